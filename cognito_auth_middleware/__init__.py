@@ -1,0 +1,39 @@
+"""Verify the identity headers an AWS Application Load Balancer adds after Cognito sign-in.
+
+Re-exports the public API; see the README for the trust chain and configuration.
+"""
+
+from .asgi import CognitoAuthMiddleware
+from .async_verifier import AsyncVerifier
+from .exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
+    ConfigurationError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    KeysUnavailableError,
+    MissingTokenError,
+)
+from .settings import Settings
+from .sync_verifier import Verifier
+from .user import User
+from .wsgi import CognitoAuthWSGIMiddleware, get_user
+
+__all__ = [
+    "AccessDeniedError",
+    "AsyncVerifier",
+    "AuthenticationError",
+    "CognitoAuthMiddleware",
+    "CognitoAuthWSGIMiddleware",
+    "ConfigurationError",
+    "ExpiredTokenError",
+    "InvalidTokenError",
+    "KeysUnavailableError",
+    "MissingTokenError",
+    "Settings",
+    "User",
+    "Verifier",
+    "get_user",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,103 @@
+"""``CognitoAuthMiddleware``: verify the ALB's identity headers in front of any ASGI app.
+
+Use it with Starlette, FastAPI, Gradio (mounted in FastAPI) or any ASGI framework::
+
+    app.add_middleware(CognitoAuthMiddleware)          # configured from COGNITO_AUTH_* variables
+
+HTTP requests and WebSocket connections are verified before the app sees them; lifespan events
+and excluded paths pass straight through. On success the user is at ``request.state.user``
+(``websocket.state.user``), at ``request.user`` and in ``request.auth.scopes`` (the Cognito
+groups), so Starlette's ``@requires("admins")`` works. Bodies are passed through untouched.
+
+Security: this trusts nothing a client sends; it is only useful if the app is reachable solely
+through the ALB named in ``alb_arn``, which strips client-supplied ``x-amzn-oidc-*`` headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.authentication import AuthCredentials
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .async_verifier import AsyncVerifier
+from .exceptions import AuthenticationError
+from .headers import from_asgi
+from .paths import PathMatcher
+from .responses import error_response
+from .settings import Settings
+
+__all__ = ["CognitoAuthMiddleware"]
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        return path[len(root_path) :] or "/"
+    return path
+
+
+class CognitoAuthMiddleware:
+    """Pure ASGI middleware that admits only requests carrying valid ALB / Cognito headers.
+
+    Args:
+        app: The ASGI application to protect.
+        settings: A ready :class:`Settings`; if omitted it is built from ``options`` and the
+            ``COGNITO_AUTH_*`` environment variables.
+        verifier: Share an :class:`AsyncVerifier` (and its key cache) between apps.
+        **options: Any settings keyword: ``alb_arn``, ``user_pool_id``, ``client_id``,
+            ``region``, ``alb_key_url``, ``jwks_url``, ``exclude_paths``, ``allowed_groups``,
+            ``allowed_users``, ``require_all``, ``leeway``, ``redirect_url``,
+            ``key_fetch_timeout``.
+
+    Raises:
+        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+
+    Example:
+        >>> app.add_middleware(CognitoAuthMiddleware, alb_arn=ARN, user_pool_id=POOL,
+        ...                    client_id=CLIENT, exclude_paths=["/health"])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings | None = None,
+        verifier: AsyncVerifier | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        if verifier is None:
+            verifier = AsyncVerifier(settings if settings is not None else Settings.load(**options))
+        verifier.settings.require_signer()
+        self.verifier = verifier
+        self._excluded = PathMatcher(verifier.settings.exclude_paths)
+        self._redirect_url = verifier.settings.redirect_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self._excluded(_route_path(scope)):
+            await self.app(scope, receive, send)
+            return
+        accept = ""
+        try:
+            (oidc_data, access_token, identity), accept = from_asgi(scope["headers"])
+            user = await self.verifier.authenticate(oidc_data, access_token, identity)
+        except AuthenticationError as exc:
+            refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": refusal.websocket_close_code})
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": refusal.status,
+                    "headers": [(k.encode(), v.encode()) for k, v in refusal.headers],
+                }
+            )
+            await send({"type": "http.response.body", "body": refusal.body})
+            return
+        scope.setdefault("state", {})["user"] = user
+        scope["user"] = user
+        scope["auth"] = AuthCredentials(list(user.groups))
+        await self.app(scope, receive, send)

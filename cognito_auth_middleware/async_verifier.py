@@ -1,0 +1,97 @@
+"""The asynchronous driver: runs the engine's flow with ``httpx.AsyncClient`` (for ASGI).
+
+Key fetches never block the event loop, and concurrent requests needing the same missing key
+share one fetch: the first starts it as a task and every request awaits that task, shielded so
+that one cancelled request does not cancel the fetch for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .engine import Engine
+from .fetching import FETCH_ERRORS, BodyCollector, client_options, failure_from
+from .keys import FetchResult, KeyFetch
+from .settings import Settings
+from .user import User
+
+__all__ = ["AsyncVerifier"]
+
+
+class AsyncVerifier:
+    """Verify header pairs without blocking the event loop; one instance per app.
+
+    Args:
+        settings: A :class:`Settings`; if omitted, built from ``options`` and the environment.
+        clock: Returns the current Unix time (injected in tests).
+        **options: Settings keywords, when ``settings`` is not given.
+
+    Example:
+        >>> verifier = AsyncVerifier(alb_arn=ARN, user_pool_id=POOL)  # doctest: +SKIP
+        >>> user = await verifier.authenticate(oidc_data, access_token)
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        **options: Any,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.load(**options)
+        self.engine = Engine(self.settings)
+        self._clock = clock
+        self._timeout = self.settings.key_fetch_timeout
+        # Built once here, not per fetch: loading CA certificates would block the loop.
+        self._client_options = client_options(self._timeout)
+        self._inflight: dict[str, asyncio.Task[FetchResult]] = {}
+
+    async def authenticate(
+        self, oidc_data: str | None, access_token: str | None, identity: str | None = None
+    ) -> User:
+        """Verify one request's headers and return the user.
+
+        Raises:
+            AuthenticationError: one of its subclasses, as documented in ``exceptions``.
+        """
+        flow = self.engine.authenticate(oidc_data, access_token, identity, self._clock())
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(await self._fetch(request))
+        except StopIteration as done:
+            user: User = done.value
+            return user
+
+    async def _fetch(self, request: KeyFetch) -> FetchResult:
+        loop = asyncio.get_running_loop()
+        task = self._inflight.get(request.url)
+        if task is None or task.get_loop() is not loop:
+            task = loop.create_task(self._get(request.url))
+            self._inflight[request.url] = task
+            task.add_done_callback(lambda done: self._forget(request.url, done))
+        return await asyncio.shield(task)
+
+    def _forget(self, url: str, task: asyncio.Task[FetchResult]) -> None:
+        if self._inflight.get(url) is task:
+            del self._inflight[url]
+
+    async def _get(self, url: str) -> FetchResult:
+        # A client per fetch: fetches are rare (keys are cached), and a pooled client would
+        # tie its connections to whichever event loop first used it.
+        try:
+            async with (
+                httpx.AsyncClient(**self._client_options) as client,  # type: ignore[arg-type]
+                client.stream("GET", url) as response,
+            ):
+                body = BodyCollector(response)
+                async for chunk in response.aiter_bytes():
+                    body.add(chunk)
+                return body.result()
+        except FETCH_ERRORS as exc:
+            return failure_from(exc, self._timeout)

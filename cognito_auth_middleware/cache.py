@@ -1,0 +1,54 @@
+"""A size-bounded mapping: every cache in the package is one, so none can grow without limit."""
+
+from __future__ import annotations
+
+import threading
+from typing import Generic, TypeVar
+
+__all__ = ["BoundedCache"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """A mapping that holds at most ``maxsize`` entries, evicting the oldest insertion first.
+
+    Reads are lock-free dictionary lookups (atomic under the GIL); writes take a lock so that
+    concurrent inserts from WSGI threads cannot push the size past the bound.
+
+    Example:
+        >>> cache: BoundedCache[str, int] = BoundedCache(2)
+        >>> cache.put("a", 1); cache.put("b", 2); cache.put("c", 3)
+        >>> cache.get("a"), len(cache)
+        (None, 2)
+    """
+
+    __slots__ = ("_data", "_lock", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self.maxsize = maxsize
+        self._data: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """The value stored for ``key``, or ``None``."""
+        return self._data.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        """Store ``value``, evicting the oldest entries if the cache is full."""
+        with self._lock:
+            self._data.pop(key, None)
+            while len(self._data) >= self.maxsize:
+                del self._data[next(iter(self._data))]
+            self._data[key] = value
+
+    def discard(self, key: K) -> None:
+        """Remove ``key`` if present."""
+        with self._lock:
+            self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._data)

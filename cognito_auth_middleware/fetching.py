@@ -1,0 +1,69 @@
+"""What both drivers share about fetching a key: timeouts, the body cap, and error wording.
+
+Only the lines that perform I/O live in the drivers; everything they have in common is here.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, FetchResult, KeyResponse
+
+__all__ = ["BodyCollector", "client_options", "failure_from"]
+
+
+def client_options(timeout: float) -> dict[str, object]:
+    """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` used for key fetches.
+
+    Redirects are not followed (a key endpoint has no reason to redirect, and following one
+    would let it point the fetch elsewhere); the system's environment proxies are honoured.
+    """
+    return {
+        "timeout": httpx.Timeout(timeout),
+        "follow_redirects": False,
+        "verify": httpx.create_ssl_context(),
+        "headers": {"accept": "application/json, application/x-pem-file, */*"},
+    }
+
+
+class BodyCollector:
+    """Accumulates a response body and gives up past ``MAX_KEY_RESPONSE_BYTES``."""
+
+    __slots__ = ("_chunks", "_size", "status_code")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status_code = response.status_code
+        self._chunks: list[bytes] = []
+        self._size = 0
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_KEY_RESPONSE_BYTES:
+            raise _TooLarge
+
+    def add(self, chunk: bytes) -> None:
+        """Append ``chunk``; raises if the body grows past the cap."""
+        self._size += len(chunk)
+        if self._size > MAX_KEY_RESPONSE_BYTES:
+            raise _TooLarge
+        self._chunks.append(chunk)
+
+    def result(self) -> KeyResponse:
+        """The complete response."""
+        return KeyResponse(self.status_code, b"".join(self._chunks))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def failure_from(exc: Exception, timeout: float) -> FetchResult:
+    """Describe a failed fetch for the operator; non-HTTP exceptions propagate."""
+    if isinstance(exc, _TooLarge):
+        return FetchFailure(f"response larger than {MAX_KEY_RESPONSE_BYTES} bytes")
+    if isinstance(exc, httpx.TimeoutException):
+        return FetchFailure(f"timed out after {timeout:g}s ({type(exc).__name__})")
+    if isinstance(exc, httpx.HTTPError):
+        return FetchFailure(f"{type(exc).__name__}: {exc}"[:200])
+    raise exc
+
+
+FETCH_ERRORS = (httpx.HTTPError, _TooLarge)

@@ -1,0 +1,43 @@
+"""Authorisation: whether an authenticated user may use the app (allowed groups and users)."""
+
+from __future__ import annotations
+
+from .exceptions import AccessDeniedError
+from .settings import Settings
+from .user import User
+
+__all__ = ["authorize"]
+
+
+def authorize(user: User, settings: Settings) -> None:
+    """Refuse ``user`` unless the configured groups / users admit them.
+
+    With neither ``allowed_groups`` nor ``allowed_users`` set, every authenticated user is
+    admitted. Otherwise a user is admitted if they are in any allowed group or are listed (by
+    ``sub``, ``username`` or ``email``); with ``require_all`` they must be in every allowed group
+    and, if users are listed, be one of them.
+
+    Raises:
+        AccessDeniedError: the user is not admitted.
+    """
+    groups, users = settings.allowed_groups, settings.allowed_users
+    if not groups and not users:
+        return
+    listed = bool(users) and any(
+        name is not None and name in users for name in (user.sub, user.username, user.email)
+    )
+    if settings.require_all:
+        admitted = all(user.is_in(group) for group in groups) and (listed or not users)
+    else:
+        admitted = listed or any(user.is_in(group) for group in groups)
+    if not admitted:
+        needed = "all of" if settings.require_all else "one of"
+        raise AccessDeniedError(
+            f"user is not allowed: membership of {needed} the groups {list(groups)!r}"
+            + (
+                (" and " if settings.require_all else " or ") + "being a listed user"
+                if users
+                else ""
+            )
+            + " is required"
+        )

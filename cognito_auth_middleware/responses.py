@@ -1,0 +1,95 @@
+"""The one table from exception to HTTP answer, used by both middlewares.
+
+=========================  ======  ==========================  ===============
+exception                  status  JSON ``error`` code          WebSocket close
+=========================  ======  ==========================  ===============
+MissingTokenError          401     ``missing_token``           1008
+InvalidTokenError          401     ``invalid_token``           1008
+ExpiredTokenError          401     ``expired_token``           1008
+AccessDeniedError          403     ``access_denied``           1008
+KeysUnavailableError       503     ``keys_unavailable``        1013
+=========================  ======  ==========================  ===============
+
+API clients get JSON (``{"error": code, "message": ..., "status": ...}``); browsers (``Accept``
+naming ``text/html``) get a small HTML page, or a redirect to ``redirect_url`` for a 401 when one
+is configured. Every answer carries ``Cache-Control: no-store``; a 503 carries ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from dataclasses import dataclass
+
+from .exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
+    KeysUnavailableError,
+)
+
+__all__ = ["ErrorResponse", "error_response"]
+
+logger = logging.getLogger("cognito_auth_middleware")
+
+WS_POLICY_VIOLATION = 1008
+WS_TRY_AGAIN_LATER = 1013
+
+_TITLES = {401: "Sign-in required", 403: "Access denied", 503: "Service unavailable"}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """A refusal, ready for either protocol."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    websocket_close_code: int
+
+
+def _status(exc: AuthenticationError) -> int:
+    if isinstance(exc, AccessDeniedError):
+        return 403
+    if isinstance(exc, KeysUnavailableError):
+        return 503
+    return 401
+
+
+def _html_page(status: int, message: str) -> bytes:
+    title = _TITLES[status]
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{status} {title}</title>"
+        "<body style='font-family:system-ui,sans-serif;max-width:40em;margin:4em auto'>"
+        f"<h1>{title}</h1><p>{html.escape(message)}</p></body></html>"
+    ).encode()
+
+
+def error_response(
+    exc: AuthenticationError, *, accept: str = "", redirect_url: str | None = None
+) -> ErrorResponse:
+    """Map a refusal to its HTTP answer, and log it once for the operator.
+
+    Args:
+        exc: The refusal.
+        accept: The request's ``Accept`` header, to choose HTML or JSON.
+        redirect_url: Where browsers go on a 401, if configured.
+    """
+    status = _status(exc)
+    log = logger.warning if status == 503 else logger.info
+    log("request refused with %d (%s): %s", status, exc.code, exc.message)
+    headers = [("cache-control", "no-store")]
+    if isinstance(exc, KeysUnavailableError):
+        headers.append(("retry-after", str(exc.retry_after)))
+    close_code = WS_TRY_AGAIN_LATER if status == 503 else WS_POLICY_VIOLATION
+    wants_html = "text/html" in accept
+    if wants_html and redirect_url is not None and status == 401:
+        headers.append(("location", redirect_url))
+        return ErrorResponse(302, headers, b"", close_code)
+    if wants_html:
+        headers.append(("content-type", "text/html; charset=utf-8"))
+        return ErrorResponse(status, headers, _html_page(status, exc.message), close_code)
+    body = json.dumps({"error": exc.code, "message": exc.message, "status": status}).encode()
+    headers.append(("content-type", "application/json"))
+    return ErrorResponse(status, headers, body, close_code)

@@ -1,0 +1,281 @@
+"""The one settings object behind the engine and both middlewares.
+
+Every field can be given as a keyword or read from the environment as ``COGNITO_AUTH_<NAME>``
+(lists comma-separated, booleans ``true``/``false``). Keywords win over the environment.
+Everything is validated once, when the settings are built, so a malformed ARN or a user pool of
+another region stops the app at start-up instead of failing its first request.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .exceptions import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "COGNITO_AUTH_"
+
+_REGION = r"[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}"
+_ALB_ARN_RE = re.compile(
+    rf"^arn:(?P<partition>aws|aws-us-gov):elasticloadbalancing:(?P<region>{_REGION}):"
+    r"\d{12}:loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$"
+)
+_REGION_RE = re.compile(rf"^{_REGION}$")
+_USER_POOL_RE = re.compile(rf"^(?P<region>{_REGION})_[0-9A-Za-z]{{1,55}}$")
+_CLIENT_ID_RE = re.compile(r"^[\w+]{1,128}$")
+
+_GOVCLOUD_KEY_URL = "https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}"
+_ALB_KEY_URL = "https://public-keys.auth.elb.{region}.amazonaws.com"
+_COGNITO_ISSUER = "https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+
+_MAX_LEEWAY = 300.0
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+_LIST_FIELDS = ("alb_arn", "client_id", "exclude_paths", "allowed_groups", "allowed_users")
+_STR_FIELDS = ("user_pool_id", "region", "alb_key_url", "jwks_url", "redirect_url")
+_FIELDS = (*_LIST_FIELDS, *_STR_FIELDS, "require_all", "leeway", "key_fetch_timeout")
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _as_tuple(field: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items: Iterable[object] = value.split(",")
+    elif isinstance(value, Iterable):
+        items = value
+    else:
+        raise ConfigurationError(f"{field} must be a string or a list of strings")
+    result = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigurationError(f"{field} must contain only strings")
+        if item.strip():
+            result.append(item.strip())
+    return tuple(dict.fromkeys(result))
+
+
+def _as_bool(field: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigurationError(f"{field} must be true or false ({_env_name(field)}), got {value!r}")
+
+
+def _as_seconds(field: str, value: object, *, low: float, high: float) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{field} must be a number of seconds, got {value!r}") from None
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        raise ConfigurationError(f"{field} must be between {low:g} and {high:g} seconds")
+    return seconds
+
+
+def _check_url(field: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(f"{field} must be an absolute http(s) URL, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"{field} must not have a query or fragment, got {url!r}")
+    return url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated configuration shared by the verification engine and both middlewares.
+
+    Build it with :meth:`load`, which reads keywords and ``COGNITO_AUTH_*`` environment variables.
+
+    Attributes:
+        alb_arn: ARNs of the load balancers allowed to sign ``x-amzn-oidc-data`` (exact match on
+            the token's ``signer``). Empty only for the compatibility ``User(...)`` call.
+        user_pool_id: The Cognito user pool id (``eu-west-2_AbC123``); fixes the issuer.
+        client_id: App client ids allowed in the ALB token's ``client``; empty allows any client
+            of the issuer (both tokens must still name the same one).
+        region: AWS region, derived from ``alb_arn`` or ``user_pool_id`` when not given.
+        alb_key_url: Base URL of the ALB public keys; the key is at ``{alb_key_url}/{kid}``.
+            ``None`` means the AWS endpoint of ``region`` (GovCloud included).
+        jwks_url: URL of the Cognito JWKS. ``None`` means the pool's AWS URL.
+        exclude_paths: Paths served without authentication; ``/health`` matches ``/health`` and
+            ``/health/``, an entry ending in ``*`` is a prefix.
+        allowed_groups: If set, the user must be in one of them (all of them with
+            ``require_all``).
+        allowed_users: If set, users listed here (by ``sub``, ``username`` or ``email``) are
+            allowed; combined with ``allowed_groups`` either suffices unless ``require_all``.
+        require_all: Require every allowed group (and listed user) instead of any.
+        leeway: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (0 to 300).
+        redirect_url: Where to send browsers whose credentials are missing, expired or invalid,
+            instead of an HTML 401 page.
+        key_fetch_timeout: Connect and read timeout, in seconds, for key fetches.
+
+    Example:
+        >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
+        ...     "loadbalancer/app/my-alb/50dc6c495c0c9188", user_pool_id="eu-west-2_AbC123",
+        ...     client_id="abc", environ={}).issuer
+        'https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_AbC123'
+    """
+
+    alb_arn: tuple[str, ...]
+    user_pool_id: str | None
+    client_id: tuple[str, ...]
+    region: str
+    alb_key_url: str | None
+    jwks_url: str | None
+    exclude_paths: tuple[str, ...]
+    allowed_groups: tuple[str, ...]
+    allowed_users: tuple[str, ...]
+    require_all: bool
+    leeway: float
+    redirect_url: str | None
+    key_fetch_timeout: float
+
+    @classmethod
+    def load(cls, *, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
+        """Build settings from keywords, falling back to ``COGNITO_AUTH_*`` variables.
+
+        Args:
+            environ: The environment to read (``os.environ`` when omitted).
+            **options: Any field of this class; ``None`` means "not given".
+
+        Raises:
+            ConfigurationError: a value is malformed, unknown or inconsistent with another.
+        """
+        unknown = sorted(set(options) - set(_FIELDS))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(_FIELDS)}"
+            )
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for field in _FIELDS:
+            value = options.get(field)
+            if value is None:
+                value = env.get(_env_name(field))
+            if value is not None:
+                raw[field] = value
+        return cls._validate(raw)
+
+    @classmethod
+    def _validate(cls, raw: dict[str, object]) -> Settings:
+        lists = {field: _as_tuple(field, raw.get(field, ())) for field in _LIST_FIELDS}
+        strs: dict[str, str | None] = {}
+        for field in _STR_FIELDS:
+            value = raw.get(field)
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(f"{field} must be a string")
+            strs[field] = value.strip() or None if isinstance(value, str) else None
+
+        regions: dict[str, str] = {}
+        for arn in lists["alb_arn"]:
+            match = _ALB_ARN_RE.match(arn)
+            if match is None:
+                raise ConfigurationError(
+                    f"alb_arn ({_env_name('alb_arn')}) is not an application load balancer ARN: "
+                    f"{arn!r}; expected arn:aws:elasticloadbalancing:<region>:<account>:"
+                    "loadbalancer/app/<name>/<id>"
+                )
+            regions[match["region"]] = "alb_arn"
+        pool = strs["user_pool_id"]
+        if pool is not None:
+            match = _USER_POOL_RE.match(pool)
+            if match is None:
+                raise ConfigurationError(
+                    f"user_pool_id ({_env_name('user_pool_id')}) must look like "
+                    f"'eu-west-2_AbC123', got {pool!r}"
+                )
+            regions.setdefault(match["region"], "user_pool_id")
+        region = strs["region"]
+        if region is not None:
+            if not _REGION_RE.match(region):
+                raise ConfigurationError(f"region must be an AWS region name, got {region!r}")
+            regions.setdefault(region, "region")
+        if len(regions) > 1:
+            found = ", ".join(f"{r} (from {source})" for r, source in regions.items())
+            raise ConfigurationError(
+                f"alb_arn, user_pool_id and region must name one region; found {found}"
+            )
+        if not regions:
+            raise ConfigurationError(
+                "region is unknown: set alb_arn (COGNITO_AUTH_ALB_ARN), user_pool_id "
+                "(COGNITO_AUTH_USER_POOL_ID) or region (COGNITO_AUTH_REGION)"
+            )
+        for client in lists["client_id"]:
+            if not _CLIENT_ID_RE.match(client):
+                raise ConfigurationError(f"client_id must be an app client id, got {client!r}")
+        for path in lists["exclude_paths"]:
+            if not path.startswith("/"):
+                raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
+        urls = {
+            field: _check_url(field, value)
+            for field in ("alb_key_url", "jwks_url", "redirect_url")
+            if (value := strs[field]) is not None
+        }
+        return cls(
+            alb_arn=lists["alb_arn"],
+            user_pool_id=pool,
+            client_id=lists["client_id"],
+            region=next(iter(regions)),
+            alb_key_url=urls.get("alb_key_url"),
+            jwks_url=urls.get("jwks_url"),
+            exclude_paths=lists["exclude_paths"],
+            allowed_groups=lists["allowed_groups"],
+            allowed_users=lists["allowed_users"],
+            require_all=_as_bool("require_all", raw.get("require_all", False)),
+            leeway=_as_seconds("leeway", raw.get("leeway", 10), low=0, high=_MAX_LEEWAY),
+            redirect_url=urls.get("redirect_url"),
+            key_fetch_timeout=_as_seconds(
+                "key_fetch_timeout", raw.get("key_fetch_timeout", 5), low=0.1, high=60
+            ),
+        )
+
+    def require_signer(self) -> None:
+        """Refuse to serve without a pinned ALB: the middlewares call this at start-up.
+
+        Raises:
+            ConfigurationError: ``alb_arn`` is not set.
+        """
+        if not self.alb_arn:
+            raise ConfigurationError(
+                "alb_arn is required: set it to your load balancer's ARN (keyword alb_arn or "
+                "environment variable COGNITO_AUTH_ALB_ARN). Without it a token signed by any "
+                "other load balancer in the region would be accepted."
+            )
+
+    @property
+    def issuer(self) -> str | None:
+        """The exact issuer required of both tokens, or ``None`` if only its form is known."""
+        if self.user_pool_id is None:
+            return None
+        return _COGNITO_ISSUER.format(region=self.region, user_pool_id=self.user_pool_id)
+
+    @property
+    def issuer_pattern(self) -> re.Pattern[str]:
+        """The form any issuer must have: a Cognito user pool of this region."""
+        region = re.escape(self.region)
+        return re.compile(rf"^https://cognito-idp\.{region}\.amazonaws\.com/{region}_[0-9A-Za-z]+$")
+
+    @property
+    def alb_key_base_url(self) -> str:
+        """Base URL of the ALB public keys (explicit, or the AWS endpoint of the region)."""
+        if self.alb_key_url is not None:
+            return self.alb_key_url
+        if self.region.startswith("us-gov-"):
+            return _GOVCLOUD_KEY_URL.format(region=self.region)
+        return _ALB_KEY_URL.format(region=self.region)
+
+    def jwks_url_for(self, issuer: str) -> str:
+        """The JWKS URL for an issuer that has already passed the issuer check."""
+        if self.jwks_url is not None:
+            return self.jwks_url
+        return f"{issuer}/.well-known/jwks.json"

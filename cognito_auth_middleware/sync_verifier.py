@@ -1,0 +1,121 @@
+"""The synchronous driver: runs the engine's flow with ``httpx.Client`` (for WSGI and scripts).
+
+It owns the HTTP client and the single-flight of cold fetches: when many threads need the same
+missing key at once, one fetches it and the others wait for that result.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .engine import Engine
+from .fetching import FETCH_ERRORS, BodyCollector, client_options, failure_from
+from .keys import FetchFailure, FetchResult, KeyFetch
+from .settings import Settings
+from .user import User
+
+__all__ = ["Verifier", "shared_verifier"]
+
+
+class _Call:
+    __slots__ = ("done", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: FetchResult = FetchFailure("the fetch did not complete")
+
+
+class Verifier:
+    """Verify header pairs synchronously; one instance per app, shared by all threads.
+
+    Args:
+        settings: A :class:`Settings`; if omitted, built from ``options`` and the environment.
+        clock: Returns the current Unix time (injected in tests).
+        **options: Settings keywords, when ``settings`` is not given.
+
+    Example:
+        >>> verifier = Verifier(alb_arn=ARN, user_pool_id=POOL, client_id=CLIENT)  # doctest: +SKIP
+        >>> user = verifier.authenticate(oidc_data, access_token)
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        **options: Any,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.load(**options)
+        self.engine = Engine(self.settings)
+        self._clock = clock
+        self._timeout = self.settings.key_fetch_timeout
+        self._client = httpx.Client(**client_options(self._timeout))  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+        self._inflight: dict[str, _Call] = {}
+
+    def authenticate(
+        self, oidc_data: str | None, access_token: str | None, identity: str | None = None
+    ) -> User:
+        """Verify one request's headers and return the user.
+
+        Raises:
+            AuthenticationError: one of its subclasses, as documented in ``exceptions``.
+        """
+        flow = self.engine.authenticate(oidc_data, access_token, identity, self._clock())
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(self._fetch(request))
+        except StopIteration as done:
+            user: User = done.value
+            return user
+
+    def _fetch(self, request: KeyFetch) -> FetchResult:
+        with self._lock:
+            call = self._inflight.get(request.url)
+            leader = call is None
+            if call is None:
+                call = self._inflight[request.url] = _Call()
+        if not leader:
+            call.done.wait(self._timeout * 3)
+            return call.result
+        try:
+            call.result = self._get(request.url)
+        finally:
+            with self._lock:
+                del self._inflight[request.url]
+            call.done.set()
+        return call.result
+
+    def _get(self, url: str) -> FetchResult:
+        try:
+            with self._client.stream("GET", url) as response:
+                body = BodyCollector(response)
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
+                return body.result()
+        except FETCH_ERRORS as exc:
+            return failure_from(exc, self._timeout)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _verifier_for(settings: Settings) -> Verifier:
+    return Verifier(settings)
+
+
+def shared_verifier(**options: Any) -> Verifier:
+    """The process-wide verifier for these options (and the environment), created once.
+
+    Used by the ``User(...)`` constructor so that repeated calls share one key cache.
+    """
+    return _verifier_for(Settings.load(**options))

@@ -1,0 +1,27 @@
+"""A testing kit: mint real ALB / Cognito headers and serve the matching keys on loopback.
+
+Use it to exercise real verification in your own test suite::
+
+    from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+
+    idp = FakeIdentityProvider()
+    with KeyServer(idp) as keys:
+        app.add_middleware(CognitoAuthMiddleware, **keys.settings())
+        response = client.get("/", headers=idp.headers(email="alice@example.com"))
+"""
+
+from .identity import (
+    DEFAULT_ALB_ARN,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_USER_POOL_ID,
+    FakeIdentityProvider,
+)
+from .key_server import KeyServer
+
+__all__ = [
+    "DEFAULT_ALB_ARN",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_USER_POOL_ID",
+    "FakeIdentityProvider",
+    "KeyServer",
+]

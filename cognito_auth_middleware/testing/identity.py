@@ -1,0 +1,229 @@
+"""A stand-in for the ALB and the Cognito user pool: real keys, real signatures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+__all__ = ["DEFAULT_ALB_ARN", "DEFAULT_CLIENT_ID", "DEFAULT_USER_POOL_ID", "FakeIdentityProvider"]
+
+DEFAULT_ALB_ARN = (
+    "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/test-alb/0123456789abcdef"
+)
+DEFAULT_USER_POOL_ID = "eu-west-2_TestPool1"
+DEFAULT_CLIENT_ID = "testclient0123456789"
+
+
+def _b64(data: bytes, *, padded: bool) -> str:
+    text = base64.urlsafe_b64encode(data).decode("ascii")
+    return text if padded else text.rstrip("=")
+
+
+def _json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _uint(value: int) -> str:
+    return _b64(value.to_bytes((value.bit_length() + 7) // 8, "big"), padded=False)
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Apply overrides; an override of ``None`` removes the field (for negative tests)."""
+    for name, value in (overrides or {}).items():
+        if value is None:
+            base.pop(name, None)
+        else:
+            base[name] = value
+    return base
+
+
+class FakeIdentityProvider:
+    """Holds an ALB signing key (EC P-256) and a Cognito signing key (RSA-2048) and mints tokens.
+
+    ALB tokens are minted as the ALB does: base64url segments *with* ``=`` padding, signed over
+    the padded text with a raw 64-byte ES256 signature. Access tokens are ordinary RS256 JWTs.
+
+    Args:
+        region: Region of the ALB and pool.
+        user_pool_id: The pool id; the issuer is derived from it as Cognito does.
+        client_id: The app client id put in ``client`` / ``client_id``.
+        alb_arn: The ARN put in the ALB token's ``signer``.
+
+    Example:
+        >>> idp = FakeIdentityProvider()
+        >>> headers = idp.headers(sub="alice-sub", email="alice@example.com", groups=["admins"])
+        >>> sorted(headers)
+        ['x-amzn-oidc-accesstoken', 'x-amzn-oidc-data', 'x-amzn-oidc-identity']
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str = "eu-west-2",
+        user_pool_id: str = DEFAULT_USER_POOL_ID,
+        client_id: str = DEFAULT_CLIENT_ID,
+        alb_arn: str = DEFAULT_ALB_ARN,
+    ) -> None:
+        self.region = region
+        self.user_pool_id = user_pool_id
+        self.client_id = client_id
+        self.alb_arn = alb_arn
+        self.alb_kid = str(uuid.uuid4())
+        self.alb_private_key = ec.generate_private_key(ec.SECP256R1())
+        self.rsa_kid = base64.b64encode(uuid.uuid4().bytes).decode()
+        self.rsa_private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    @property
+    def issuer(self) -> str:
+        """The Cognito issuer URL of the pool."""
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    def alb_public_pem(self) -> bytes:
+        """The ALB public key as the ALB key endpoint serves it (PEM)."""
+        return self.alb_private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        """The pool's JWKS document, as Cognito serves it."""
+        numbers = self.rsa_private_key.public_key().public_numbers()
+        key = {"alg": "RS256", "e": _uint(numbers.e), "kid": self.rsa_kid, "kty": "RSA"}
+        return {"keys": [{**key, "n": _uint(numbers.n), "use": "sig"}]}
+
+    def sign_alb(self, signing_input: bytes) -> bytes:
+        """An ES256 signature in JWS form: raw ``r || s``, 32 bytes each."""
+        r, s = decode_dss_signature(
+            self.alb_private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+        )
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def sign_access(self, signing_input: bytes) -> bytes:
+        """An RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256)."""
+        return self.rsa_private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+
+    def mint_alb_token(
+        self,
+        *,
+        sub: str = "11111111-2222-3333-4444-555555555555",
+        email: str | None = "user@example.com",
+        username: str | None = None,
+        name: str | None = None,
+        ttl: float = 120,
+        now: float | None = None,
+        header: Mapping[str, Any] | None = None,
+        claims: Mapping[str, Any] | None = None,
+        padded: bool = True,
+    ) -> str:
+        """An ``x-amzn-oidc-data`` value signed with the ALB key.
+
+        Args:
+            sub, email, username, name: Userinfo claims.
+            ttl: Seconds until ``exp`` (negative for an expired token).
+            now: The issuing time (defaults to the current time).
+            header, claims: Fields to add or replace; ``None`` values remove a field.
+            padded: Keep the ``=`` padding the real ALB emits.
+        """
+        issued = time.time() if now is None else now
+        exp = int(issued + ttl)
+        fields = _merge(
+            {
+                "typ": "JWT",
+                "kid": self.alb_kid,
+                "alg": "ES256",
+                "iss": self.issuer,
+                "client": self.client_id,
+                "signer": self.alb_arn,
+                "exp": exp,
+            },
+            header,
+        )
+        payload = _merge(
+            {
+                "sub": sub,
+                "email_verified": "true",
+                "email": email,
+                "username": username or sub,
+                "name": name,
+                "exp": exp,
+                "iss": self.issuer,
+            },
+            claims,
+        )
+        payload = {k: v for k, v in payload.items() if v is not None}
+        signing_input = (
+            f"{_b64(_json(fields), padded=padded)}.{_b64(_json(payload), padded=padded)}"
+        )
+        signature = self.sign_alb(signing_input.encode("ascii"))
+        return f"{signing_input}.{_b64(signature, padded=padded)}"
+
+    def mint_access_token(
+        self,
+        *,
+        sub: str = "11111111-2222-3333-4444-555555555555",
+        username: str | None = None,
+        groups: Iterable[str] | None = None,
+        ttl: float = 3600,
+        now: float | None = None,
+        header: Mapping[str, Any] | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """An ``x-amzn-oidc-accesstoken`` value signed with the pool's RSA key.
+
+        Args:
+            sub, username: Identity claims.
+            groups: ``cognito:groups``; omitted when ``None``.
+            ttl: Seconds until ``exp`` (negative for an expired token).
+            now: The issuing time (defaults to the current time).
+            header, claims: Fields to add or replace; ``None`` values remove a field.
+        """
+        issued = time.time() if now is None else now
+        fields = _merge({"kid": self.rsa_kid, "alg": "RS256"}, header)
+        payload: dict[str, Any] = {
+            "sub": sub,
+            "iss": self.issuer,
+            "client_id": self.client_id,
+            "origin_jti": str(uuid.uuid4()),
+            "token_use": "access",
+            "scope": "openid email",
+            "auth_time": int(issued),
+            "exp": int(issued + ttl),
+            "iat": int(issued),
+            "jti": str(uuid.uuid4()),
+            "username": username or sub,
+        }
+        if groups is not None:
+            payload["cognito:groups"] = list(groups)
+        payload = _merge(payload, claims)
+        signing_input = f"{_b64(_json(fields), padded=False)}.{_b64(_json(payload), padded=False)}"
+        signature = self.sign_access(signing_input.encode("ascii"))
+        return f"{signing_input}.{_b64(signature, padded=False)}"
+
+    def headers(
+        self,
+        *,
+        sub: str = "11111111-2222-3333-4444-555555555555",
+        email: str | None = "user@example.com",
+        username: str | None = None,
+        name: str | None = None,
+        groups: Iterable[str] | None = None,
+        ttl: float = 120,
+        now: float | None = None,
+    ) -> dict[str, str]:
+        """The three headers the ALB would forward for this user."""
+        return {
+            "x-amzn-oidc-data": self.mint_alb_token(
+                sub=sub, email=email, username=username, name=name, ttl=ttl, now=now
+            ),
+            "x-amzn-oidc-accesstoken": self.mint_access_token(
+                sub=sub, username=username, groups=groups, now=now
+            ),
+            "x-amzn-oidc-identity": sub,
+        }

@@ -1,0 +1,140 @@
+"""Serve an identity provider's public keys over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from .identity import FakeIdentityProvider
+
+__all__ = ["KeyServer"]
+
+_ALB_PREFIX = "/alb-keys/"
+_JWKS_PATH = "/cognito/.well-known/jwks.json"
+
+
+class KeyServer:
+    """An HTTP server on 127.0.0.1 standing in for the ALB key endpoint and the Cognito JWKS.
+
+    ``GET /alb-keys/{kid}`` answers the ALB public key PEM (404 for any other kid) and
+    ``GET /cognito/.well-known/jwks.json`` the JWKS. Every request path is recorded in
+    :attr:`requests`. Tests can make it misbehave: :attr:`delay` seconds before answering,
+    :attr:`status` to answer with another status code, :attr:`body` to answer other bytes.
+
+    Args:
+        idp: The identity provider whose keys to serve.
+        port: 0 picks a free port.
+
+    Example:
+        >>> with KeyServer(FakeIdentityProvider()) as server:          # doctest: +SKIP
+        ...     app.add_middleware(CognitoAuthMiddleware, **server.settings())
+    """
+
+    def __init__(self, idp: FakeIdentityProvider, *, port: int = 0) -> None:
+        self.idp = idp
+        self.requests: list[str] = []
+        self.delay = 0.0
+        self.status: int | None = None
+        self.body: bytes | None = None
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def alb_key_url(self) -> str:
+        """The value for the ``alb_key_url`` setting."""
+        return self.base_url + _ALB_PREFIX.rstrip("/")
+
+    @property
+    def jwks_url(self) -> str:
+        """The value for the ``jwks_url`` setting."""
+        return self.base_url + _JWKS_PATH
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        """Middleware keywords that trust this provider and fetch keys from this server."""
+        return {
+            "alb_arn": self.idp.alb_arn,
+            "user_pool_id": self.idp.user_pool_id,
+            "client_id": self.idp.client_id,
+            "alb_key_url": self.alb_key_url,
+            "jwks_url": self.jwks_url,
+            **overrides,
+        }
+
+    def count(self, kind: str) -> int:
+        """How many requests were made for ``"alb"`` keys or the ``"jwks"``."""
+        prefix = _ALB_PREFIX if kind == "alb" else _JWKS_PATH
+        with self._lock:
+            return sum(path.startswith(prefix) for path in self.requests)
+
+    def start(self) -> KeyServer:
+        """Start serving in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> KeyServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _answer(self, path: str) -> tuple[int, str, bytes]:
+        with self._lock:
+            self.requests.append(path)
+        if self.delay:
+            time.sleep(self.delay)
+        if path.startswith(_ALB_PREFIX):
+            found = path[len(_ALB_PREFIX) :] == self.idp.alb_kid
+            status, content_type = (200, "application/x-pem-file") if found else (404, "text/plain")
+            body = self.idp.alb_public_pem() if found else b"not found"
+        elif path == _JWKS_PATH:
+            status, content_type, body = (
+                200,
+                "application/json",
+                json.dumps(self.idp.jwks()).encode(),
+            )
+        else:
+            status, content_type, body = 404, "text/plain", b"not found"
+        if self.status is not None:
+            status = self.status
+        if self.body is not None:
+            body = self.body
+        return status, content_type, body
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, content_type, body = server._answer(self.path)
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output clean
+
+        return Handler

@@ -1,0 +1,96 @@
+"""``CognitoAuthWSGIMiddleware``: verify the ALB's identity headers in front of any WSGI app.
+
+Use it when the app is served by a WSGI server (gunicorn, waitress, Flask's or Dash's own)::
+
+    app.wsgi_app = CognitoAuthWSGIMiddleware(app.wsgi_app)          # Flask
+    app.server.wsgi_app = CognitoAuthWSGIMiddleware(app.server.wsgi_app)  # Dash
+
+Requests are verified before the app sees them; excluded paths pass straight through. On
+success the user is stored under ``environ["cognito_auth.user"]``; read it with
+:func:`get_user` (in Flask: ``get_user(flask.request.environ)``).
+
+Security: this trusts nothing a client sends; it is only useful if the app is reachable solely
+through the ALB named in ``alb_arn``, which strips client-supplied ``x-amzn-oidc-*`` headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Response
+
+from .exceptions import AuthenticationError
+from .headers import from_environ
+from .paths import PathMatcher
+from .responses import error_response
+from .settings import Settings
+from .sync_verifier import Verifier
+from .user import User
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["ENVIRON_KEY", "CognitoAuthWSGIMiddleware", "get_user"]
+
+ENVIRON_KEY = "cognito_auth.user"
+
+
+def get_user(environ: Mapping[str, Any]) -> User | None:
+    """The verified user of this request, or ``None`` on an excluded path.
+
+    Example:
+        >>> from flask import request                        # doctest: +SKIP
+        >>> get_user(request.environ).email
+        'alice@example.com'
+    """
+    user = environ.get(ENVIRON_KEY)
+    return user if isinstance(user, User) else None
+
+
+class CognitoAuthWSGIMiddleware:
+    """WSGI middleware that admits only requests carrying valid ALB / Cognito headers.
+
+    Args:
+        app: The WSGI application to protect.
+        settings: A ready :class:`Settings`; if omitted it is built from ``options`` and the
+            ``COGNITO_AUTH_*`` environment variables.
+        verifier: Share a :class:`Verifier` (and its key cache) between apps.
+        **options: The same keywords as ``CognitoAuthMiddleware``.
+
+    Raises:
+        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+
+    Example:
+        >>> app.wsgi_app = CognitoAuthWSGIMiddleware(app.wsgi_app, exclude_paths=["/health"])
+        ... # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        settings: Settings | None = None,
+        verifier: Verifier | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        if verifier is None:
+            verifier = Verifier(settings if settings is not None else Settings.load(**options))
+        verifier.settings.require_signer()
+        self.verifier = verifier
+        self._excluded = PathMatcher(verifier.settings.exclude_paths)
+        self._redirect_url = verifier.settings.redirect_url
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self._excluded(environ.get("PATH_INFO") or "/"):
+            return self.app(environ, start_response)
+        (oidc_data, access_token, identity), accept = from_environ(environ)
+        try:
+            user = self.verifier.authenticate(oidc_data, access_token, identity)
+        except AuthenticationError as exc:
+            refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
+            response = Response(refusal.body, status=refusal.status, headers=refusal.headers)
+            return response(environ, start_response)
+        environ[ENVIRON_KEY] = user
+        return self.app(environ, start_response)

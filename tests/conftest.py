@@ -1,0 +1,45 @@
+"""Shared fixtures: a fake identity provider with real keys, served over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+
+
+@pytest.fixture(scope="session")
+def idp() -> FakeIdentityProvider:
+    """One set of real keys for the session (RSA key generation is slow)."""
+    return FakeIdentityProvider()
+
+
+@pytest.fixture
+def key_server(idp: FakeIdentityProvider) -> Iterator[KeyServer]:
+    """A fresh key server per test, so request counts start at zero."""
+    with KeyServer(idp) as server:
+        yield server
+
+
+@pytest.fixture
+def options(key_server: KeyServer) -> dict[str, Any]:
+    """Settings keywords trusting ``idp`` and fetching from ``key_server``."""
+    return key_server.settings()
+
+
+class Clock:
+    """An injectable clock: tests move time instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
