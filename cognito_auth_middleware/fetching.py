@@ -5,11 +5,20 @@ Only the lines that perform I/O live in the drivers; everything they have in com
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import httpx
 
 from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, FetchResult, KeyResponse
 
 __all__ = ["BodyCollector", "client_options", "failure_from"]
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes tens of milliseconds: do it once per process.
+    return httpx.create_ssl_context()
 
 
 def client_options(timeout: float) -> dict[str, object]:
@@ -21,7 +30,7 @@ def client_options(timeout: float) -> dict[str, object]:
     return {
         "timeout": httpx.Timeout(timeout),
         "follow_redirects": False,
-        "verify": httpx.create_ssl_context(),
+        "verify": _ssl_context(),
         "headers": {"accept": "application/json, application/x-pem-file, */*"},
     }
 

@@ -86,10 +86,12 @@ def error_response(
     wants_html = "text/html" in accept
     if wants_html and redirect_url is not None and status == 401:
         headers.append(("location", redirect_url))
+        headers.append(("content-length", "0"))
         return ErrorResponse(302, headers, b"", close_code)
     if wants_html:
-        headers.append(("content-type", "text/html; charset=utf-8"))
-        return ErrorResponse(status, headers, _html_page(status, exc.message), close_code)
-    body = json.dumps({"error": exc.code, "message": exc.message, "status": status}).encode()
-    headers.append(("content-type", "application/json"))
+        body, content_type = _html_page(status, exc.message), "text/html; charset=utf-8"
+    else:
+        payload = {"error": exc.code, "message": exc.message, "status": status}
+        body, content_type = json.dumps(payload).encode(), "application/json"
+    headers += [("content-type", content_type), ("content-length", str(len(body)))]
     return ErrorResponse(status, headers, body, close_code)

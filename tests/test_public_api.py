@@ -1,0 +1,167 @@
+"""The public surface: re-exports, the documented exception hierarchy, and User."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+import cognito_auth_middleware
+from cognito_auth_middleware import User
+from cognito_auth_middleware.exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
+    ConfigurationError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    KeysUnavailableError,
+    MissingTokenError,
+)
+from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+
+
+def test_all_lists_the_public_api() -> None:
+    assert sorted(cognito_auth_middleware.__all__) == [
+        "AccessDeniedError",
+        "AsyncVerifier",
+        "AuthenticationError",
+        "CognitoAuthMiddleware",
+        "CognitoAuthWSGIMiddleware",
+        "ConfigurationError",
+        "ExpiredTokenError",
+        "InvalidTokenError",
+        "KeysUnavailableError",
+        "MissingTokenError",
+        "Settings",
+        "User",
+        "Verifier",
+        "get_user",
+    ]
+    for name in cognito_auth_middleware.__all__:
+        assert getattr(cognito_auth_middleware, name) is not None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MissingTokenError,
+        InvalidTokenError,
+        ExpiredTokenError,
+        AccessDeniedError,
+        KeysUnavailableError,
+    ],
+)
+def test_every_refusal_is_an_authentication_error(error: type[AuthenticationError]) -> None:
+    # As documented by the library this package replaces: the three token errors derive
+    # directly from the base, so `except AuthenticationError` catches everything.
+    assert error.__bases__ == (AuthenticationError,)
+    assert error("why").code != AuthenticationError.code
+    assert not issubclass(ConfigurationError, AuthenticationError)
+
+
+@pytest.fixture
+def env_for_user(monkeypatch: pytest.MonkeyPatch, key_server: KeyServer) -> None:
+    for name, value in key_server.settings().items():
+        monkeypatch.setenv(f"COGNITO_AUTH_{name.upper()}", value)
+
+
+@pytest.mark.usefixtures("env_for_user")
+def test_documented_constructor_verifies(idp: FakeIdentityProvider) -> None:
+    headers = idp.headers(sub="alice", email="alice@example.com", name="Alice A", groups=["x"])
+    user = User(
+        oidc_data_header=headers["x-amzn-oidc-data"],
+        access_token_header=headers["x-amzn-oidc-accesstoken"],
+        region="eu-west-2",
+        verify_tokens=True,
+    )
+    assert (user.sub, user.email, user.name, user.groups) == (
+        "alice",
+        "alice@example.com",
+        "Alice A",
+        ("x",),
+    )
+    assert user.is_in("x")
+    assert not user.is_in("X")
+    assert user.display_name == "Alice A"
+    assert user.identity == "alice"
+    assert user.is_authenticated
+
+
+@pytest.mark.usefixtures("env_for_user")
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        pytest.param({"oidc_data_header": None}, MissingTokenError, id="missing"),
+        pytest.param({"oidc_data_header": "invalid-token"}, InvalidTokenError, id="invalid"),
+        pytest.param({"expired": True}, ExpiredTokenError, id="expired"),
+    ],
+)
+def test_documented_constructor_raises_documented_errors(
+    idp: FakeIdentityProvider, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    alb = idp.mint_alb_token(ttl=-3600 if kwargs.pop("expired", False) else 60)
+    arguments: dict[str, Any] = {
+        "oidc_data_header": alb,
+        "access_token_header": idp.mint_access_token(),
+        **kwargs,
+    }
+    with pytest.raises(error):
+        User(**arguments, region="eu-west-2")
+    with pytest.raises(AuthenticationError):
+        User(**arguments, region="eu-west-2")
+
+
+def test_constructor_without_alb_arn_still_verifies_and_warns(
+    idp: FakeIdentityProvider, key_server: KeyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = key_server.settings(
+        alb_arn=None, user_pool_id=None, client_id=None, region="eu-west-2"
+    )
+    headers = idp.headers(sub="bob")
+    with caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"):
+        user = User(headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"], **options)
+        User(headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"], **options)
+    assert user.sub == "bob"
+    warnings = [r for r in caplog.records if "NOT checked" in r.getMessage()]
+    assert len(warnings) == 1  # once per configuration, not per call
+    # Signatures are still checked...
+    impostor = FakeIdentityProvider()
+    impostor.alb_kid = idp.alb_kid
+    with pytest.raises(InvalidTokenError, match="signature"):
+        User(impostor.mint_alb_token(sub="bob"), headers["x-amzn-oidc-accesstoken"], **options)
+    # ...and the issuer must still be a Cognito pool of the region.
+    stranger = idp.mint_alb_token(sub="bob", header={"iss": "https://idp.example.com/pool"})
+    with pytest.raises(InvalidTokenError, match="issuer"):
+        User(stranger, headers["x-amzn-oidc-accesstoken"], **options)
+
+
+def test_verify_tokens_false_is_refused() -> None:
+    with pytest.raises(ValueError, match="verify_tokens=False"):
+        User("a", "b", region="eu-west-2", verify_tokens=False)
+
+
+def test_user_claims_are_copies_and_repr_is_readable(idp: FakeIdentityProvider) -> None:
+    alb_claims = {"sub": "s1", "email": "a@Example.org", "email_verified": "true", "exp": 10}
+    access_claims = {"sub": "s1", "username": "ann", "cognito:groups": ["g"], "iss": "i"}
+    user = User.from_claims(alb_claims, access_claims)
+    user.oidc_claims["email"] = "changed"
+    user.access_claims["cognito:groups"].append("admins")
+    assert user.oidc_claims["email"] == "a@Example.org"
+    assert user.groups == ("g",)
+    assert not user.is_in("admins")
+    assert (user.username, user.email_verified, user.email_domain) == ("ann", True, "example.org")
+    assert repr(user) == "User(sub='s1', username='ann', groups=['g'], issuer='i')"
+
+
+@pytest.mark.parametrize(
+    ("claims", "field"),
+    [
+        pytest.param({"sub": 5}, "sub", id="sub-int"),
+        pytest.param({"sub": "s", "email": ["a"]}, "email", id="email-list"),
+        pytest.param({"sub": "s", "email_verified": "yes"}, "email_verified", id="verified"),
+    ],
+)
+def test_user_rejects_wrong_claim_types(claims: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidTokenError, match=field):
+        User.from_claims(claims, {})

@@ -1,0 +1,107 @@
+"""Configuration: keywords, COGNITO_AUTH_* variables, derivation and start-up validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cognito_auth_middleware import ConfigurationError, Settings
+
+ARN = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
+ARN2 = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/other/60dc6c495c0c9188"
+GOV_ARN = (
+    "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:"
+    "loadbalancer/app/gov/50dc6c495c0c9188"
+)
+POOL = "eu-west-2_AbC123"
+
+
+def test_derives_region_issuer_and_aws_urls() -> None:
+    settings = Settings.load(environ={}, alb_arn=ARN, user_pool_id=POOL, client_id="abc")
+    assert settings.region == "eu-west-2"
+    assert settings.issuer == f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}"
+    assert settings.alb_key_base_url == "https://public-keys.auth.elb.eu-west-2.amazonaws.com"
+    assert settings.jwks_url_for(settings.issuer) == (
+        f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}/.well-known/jwks.json"
+    )
+
+
+def test_govcloud_key_url() -> None:
+    settings = Settings.load(environ={}, alb_arn=GOV_ARN)
+    assert settings.alb_key_base_url == (
+        "https://s3-us-gov-west-1.amazonaws.com/aws-elb-public-keys-prod-us-gov-west-1"
+    )
+
+
+def test_environment_is_read_with_prefix_and_lists_are_comma_separated() -> None:
+    environ = {
+        "COGNITO_AUTH_ALB_ARN": f"{ARN}, {ARN2}",
+        "COGNITO_AUTH_USER_POOL_ID": POOL,
+        "COGNITO_AUTH_CLIENT_ID": "a,b",
+        "COGNITO_AUTH_EXCLUDE_PATHS": "/health,/static/*",
+        "COGNITO_AUTH_ALLOWED_GROUPS": "admins",
+        "COGNITO_AUTH_REQUIRE_ALL": "true",
+        "COGNITO_AUTH_LEEWAY": "30",
+        "COGNITO_AUTH_ALB_KEY_URL": "http://127.0.0.1:9999/keys/",
+        "COGNITO_AUTH_JWKS_URL": "http://127.0.0.1:9999/jwks.json",
+    }
+    settings = Settings.load(environ=environ)
+    assert settings.alb_arn == (ARN, ARN2)
+    assert settings.client_id == ("a", "b")
+    assert settings.exclude_paths == ("/health", "/static/*")
+    assert settings.allowed_groups == ("admins",)
+    assert settings.require_all is True
+    assert settings.leeway == 30
+    assert settings.alb_key_base_url == "http://127.0.0.1:9999/keys"
+    assert settings.jwks_url_for("ignored") == "http://127.0.0.1:9999/jwks.json"
+
+
+def test_keywords_win_over_the_environment() -> None:
+    settings = Settings.load(
+        environ={"COGNITO_AUTH_ALB_ARN": ARN, "COGNITO_AUTH_LEEWAY": "30"}, leeway=0
+    )
+    assert settings.leeway == 0
+    assert settings.alb_arn == (ARN,)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"alb_arn": "arn:aws:iam::123:role/x"}, "COGNITO_AUTH_ALB_ARN", id="arn"),
+        pytest.param({"alb_arn": ARN.replace("/app/", "/net/")}, "alb_arn", id="nlb-arn"),
+        pytest.param({"alb_arn": ARN, "user_pool_id": "us-east-1_AbC"}, "one region", id="pool"),
+        pytest.param({"alb_arn": ARN, "region": "us-east-1"}, "one region", id="region"),
+        pytest.param({"user_pool_id": "not a pool"}, "user_pool_id", id="pool-form"),
+        pytest.param({}, "region is unknown", id="nothing"),
+        pytest.param({"region": "eu-west-2", "leeway": 301}, "leeway", id="leeway-high"),
+        pytest.param({"region": "eu-west-2", "leeway": "soon"}, "leeway", id="leeway-text"),
+        pytest.param({"region": "eu-west-2", "require_all": "maybe"}, "require_all", id="bool"),
+        pytest.param({"region": "eu-west-2", "jwks_url": "ftp://x/jwks"}, "jwks_url", id="url"),
+        pytest.param({"region": "eu-west-2", "exclude_paths": "health"}, "'/'", id="path"),
+        pytest.param({"region": "eu-west-2", "client_id": "a b"}, "client_id", id="client"),
+        pytest.param({"region": "eu-west-2", "colour": "blue"}, "unknown setting", id="unknown"),
+    ],
+)
+def test_misconfiguration_fails_at_load(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.load(environ={}, **options)
+
+
+def test_require_signer_names_the_setting() -> None:
+    settings = Settings.load(environ={}, user_pool_id=POOL)
+    with pytest.raises(ConfigurationError, match="COGNITO_AUTH_ALB_ARN"):
+        settings.require_signer()
+    Settings.load(environ={}, alb_arn=ARN).require_signer()  # does not raise
+
+
+def test_issuer_pattern_is_the_cognito_form_of_the_region() -> None:
+    pattern = Settings.load(environ={}, region="eu-west-2").issuer_pattern
+    assert pattern.match(f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}")
+    for issuer in (
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
+        f"https://cognito-idp.eu-west-2.amazonaws.com.evil.com/{POOL}",
+        f"http://cognito-idp.eu-west-2.amazonaws.com/{POOL}",
+        f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}/../x",
+    ):
+        assert not pattern.match(issuer), issuer
