@@ -62,6 +62,7 @@ class CognitoAuthMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        /,
         *,
         settings: Settings | None = None,
         verifier: AsyncVerifier | None = None,

@@ -22,11 +22,17 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from .cache import BoundedCache
-from .exceptions import ExpiredTokenError, InvalidTokenError, MissingTokenError
-from .keys import FetchResult, KeyFetch, KeyStore
+from .exceptions import (
+    AuthenticationError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    MissingTokenError,
+)
+from .key_store import KeyStore
+from .keys import FetchResult, KeyFetch
 from .policy import authorize
 from .settings import Settings
-from .tokens import ParsedToken, parse_token
+from .tokens import ParsedToken, fingerprint, parse_token
 from .user import User
 
 __all__ = ["ACCESS", "ALB", "Engine", "Flow"]
@@ -81,7 +87,7 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = KeyStore()
+        self.keys = KeyStore(fetch_timeout=settings.key_fetch_timeout)
         self._signers = frozenset(settings.alb_arn)
         self._clients = frozenset(settings.client_id)
         self._issuer = settings.issuer
@@ -113,8 +119,19 @@ class Engine:
 
         Raises:
             MissingTokenError, InvalidTokenError, ExpiredTokenError, AccessDeniedError,
-            KeysUnavailableError: as documented in :mod:`cognito_auth_middleware.exceptions`.
+            KeysUnavailableError: as documented in :mod:`cognito_auth_middleware.exceptions`;
+            each carries the ``fingerprint`` of the token for log correlation.
         """
+        try:
+            return (yield from self._verify(oidc_data, access_token, identity, now))
+        except AuthenticationError as exc:
+            token = oidc_data or access_token
+            exc.fingerprint = fingerprint(token) if token else None
+            raise
+
+    def _verify(
+        self, oidc_data: str | None, access_token: str | None, identity: str | None, now: float
+    ) -> Flow:
         if not oidc_data:
             raise MissingTokenError("the x-amzn-oidc-data header is missing")
         if not access_token:
@@ -133,9 +150,9 @@ class Engine:
 
         if not alb_cached:
             url = f"{self._alb_base}/{alb.header['kid']}"
-            key = self.keys.alb_key(url)
+            key = self.keys.alb_key(url, now)
             if key is None:
-                key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")))
+                key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
             if not key.verify(alb.signing_input, alb.signature):
                 raise InvalidTokenError(f"{ALB}: signature verification failed")
             self._verified.put(oidc_data, alb)
@@ -172,10 +189,10 @@ class Engine:
         if not isinstance(kid, str) or not _UUID_RE.match(kid):
             raise InvalidTokenError(f"{ALB}: kid is not a UUID")
         signer = _require(header, "signer", ALB)
+        if not isinstance(signer, str):
+            raise InvalidTokenError(f"{ALB}: signer is not a string")
         if self._signers and signer not in self._signers:
-            found = (
-                f"{signer!r}" if isinstance(signer, str) and _PRINTABLE_RE.match(signer) else "?"
-            )
+            found = repr(signer) if _PRINTABLE_RE.match(signer) else "?"
             raise InvalidTokenError(
                 f"{ALB}: signed by load balancer {found}, expected one of {sorted(self._signers)!r}"
             )

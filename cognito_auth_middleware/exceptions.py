@@ -48,6 +48,9 @@ class AuthenticationError(Exception):
     """
 
     code = "authentication_failed"
+    #: A short hash of the request's ``x-amzn-oidc-data`` (or access token), set by the engine,
+    #: so an operator can correlate log lines without the credential being logged.
+    fingerprint: str | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)

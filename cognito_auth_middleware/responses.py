@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from .exceptions import (
     AccessDeniedError,
     AuthenticationError,
+    ExpiredTokenError,
     KeysUnavailableError,
+    MissingTokenError,
 )
 
 __all__ = ["ErrorResponse", "error_response"]
@@ -36,6 +38,18 @@ WS_POLICY_VIOLATION = 1008
 WS_TRY_AGAIN_LATER = 1013
 
 _TITLES = {401: "Sign-in required", 403: "Access denied", 503: "Service unavailable"}
+
+
+def _public_message(exc: AuthenticationError, status: int) -> str:
+    # What a client is told. The detailed reason (which may name an ALB ARN, an account or a
+    # key URL) goes to the log and stays on the exception; clients learn what they can act on.
+    if isinstance(exc, ExpiredTokenError):
+        return "The sign-in session has expired; sign in again."
+    if status == 403:
+        return "You are signed in but not allowed to use this application."
+    if status == 503:
+        return "Sign-in cannot be verified right now; try again shortly."
+    return "The sign-in token is not valid for this application."
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +92,13 @@ def error_response(
     """
     status = _status(exc)
     log = logger.warning if status == 503 else logger.info
-    log("request refused with %d (%s): %s", status, exc.code, exc.message)
+    log(
+        "request refused with %d (%s, token %s): %s",
+        status,
+        exc.code,
+        exc.fingerprint or "-",
+        exc.message,
+    )
     headers = [("cache-control", "no-store")]
     if isinstance(exc, KeysUnavailableError):
         headers.append(("retry-after", str(exc.retry_after)))
@@ -88,10 +108,11 @@ def error_response(
         headers.append(("location", redirect_url))
         headers.append(("content-length", "0"))
         return ErrorResponse(302, headers, b"", close_code)
+    message = exc.message if isinstance(exc, MissingTokenError) else _public_message(exc, status)
     if wants_html:
-        body, content_type = _html_page(status, exc.message), "text/html; charset=utf-8"
+        body, content_type = _html_page(status, message), "text/html; charset=utf-8"
     else:
-        payload = {"error": exc.code, "message": exc.message, "status": status}
+        payload = {"error": exc.code, "message": message, "status": status}
         body, content_type = json.dumps(payload).encode(), "application/json"
     headers += [("content-type", content_type), ("content-length", str(len(body)))]
     return ErrorResponse(status, headers, body, close_code)

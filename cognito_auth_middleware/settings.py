@@ -86,9 +86,9 @@ def _check_url(field: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{field} must be an absolute http(s) URL, got {url!r}")
-    if parts.query or parts.fragment:
+    if field != "redirect_url" and (parts.query or parts.fragment):
         raise ConfigurationError(f"{field} must not have a query or fragment, got {url!r}")
-    return url.rstrip("/")
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +226,7 @@ class Settings:
             user_pool_id=pool,
             client_id=lists["client_id"],
             region=next(iter(regions)),
-            alb_key_url=urls.get("alb_key_url"),
+            alb_key_url=urls["alb_key_url"].rstrip("/") if "alb_key_url" in urls else None,
             jwks_url=urls.get("jwks_url"),
             exclude_paths=lists["exclude_paths"],
             allowed_groups=lists["allowed_groups"],

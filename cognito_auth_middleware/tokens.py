@@ -9,6 +9,7 @@ the signature against a key chosen by that configuration.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import re
 from base64 import urlsafe_b64decode
@@ -17,7 +18,7 @@ from typing import Any
 
 from .exceptions import InvalidTokenError
 
-__all__ = ["MAX_TOKEN_LENGTH", "ParsedToken", "parse_token"]
+__all__ = ["MAX_TOKEN_LENGTH", "ParsedToken", "fingerprint", "parse_token"]
 
 # Cognito access tokens grow with groups and scopes; ALB headers are capped well below this.
 MAX_TOKEN_LENGTH = 16 * 1024
@@ -52,6 +53,11 @@ def _decode_object(segment: str, what: str, label: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidTokenError(f"{label}: the {what} is not a JSON object")
     return value
+
+
+def fingerprint(text: str) -> str:
+    """A 12-hex-digit SHA-256 prefix of a token: enough to correlate, useless to replay."""
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
 
 
 def parse_token(text: str, label: str) -> ParsedToken:

@@ -69,6 +69,7 @@ class CognitoAuthWSGIMiddleware:
     def __init__(
         self,
         app: WSGIApplication,
+        /,
         *,
         settings: Settings | None = None,
         verifier: Verifier | None = None,
