@@ -24,7 +24,7 @@ from .async_verifier import AsyncVerifier
 from .exceptions import AuthenticationError
 from .headers import from_asgi
 from .paths import PathMatcher
-from .responses import error_response
+from .responses import ErrorResponse, error_response
 from .settings import Settings
 
 __all__ = ["CognitoAuthMiddleware"]
@@ -70,7 +70,9 @@ class CognitoAuthMiddleware:
     ) -> None:
         self.app = app
         if verifier is None:
-            verifier = AsyncVerifier(settings if settings is not None else Settings.load(**options))
+            settings = settings if settings is not None else Settings.load(**options)
+            settings.require_signer()  # before the verifier exists, which would warn
+            verifier = AsyncVerifier(settings)
         verifier.settings.require_signer()
         self.verifier = verifier
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
@@ -86,19 +88,21 @@ class CognitoAuthMiddleware:
             user = await self.verifier.authenticate(oidc_data, access_token, identity)
         except AuthenticationError as exc:
             refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": refusal.websocket_close_code})
-                return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": refusal.status,
-                    "headers": [(k.encode(), v.encode()) for k, v in refusal.headers],
-                }
-            )
-            await send({"type": "http.response.body", "body": refusal.body})
+            await self._refuse(scope, send, refusal)
             return
         scope.setdefault("state", {})["user"] = user
         scope["user"] = user
         scope["auth"] = AuthCredentials(list(user.groups))
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, refusal: ErrorResponse) -> None:
+        if scope["type"] == "websocket":
+            # Closing before accepting makes the server reject the handshake (HTTP 403). The
+            # "websocket.http.response" extension could carry our 401/503 instead, but uvicorn
+            # logs every such response as an error, so the plain close is kept.
+            await send({"type": "websocket.close", "code": refusal.websocket_close_code})
+            return
+        headers = [(name.encode(), value.encode()) for name, value in refusal.headers]
+        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+        await send({"type": "http.response.body", "body": refusal.body})

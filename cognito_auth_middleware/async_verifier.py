@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .engine import Engine
+from .engine import Engine, Flow, resume, start
 from .fetching import FETCH_ERRORS, BodyCollector, client_options, failure_from
 from .keys import FetchResult, KeyFetch
 from .settings import Settings
@@ -60,26 +60,26 @@ class AsyncVerifier:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
         flow = self.engine.authenticate(oidc_data, access_token, identity, self._clock())
-        try:
-            request = next(flow)
-            while True:
-                request = flow.send(await self._fetch(request))
-        except StopIteration as done:
-            user: User = done.value
-            return user
+        step = start(flow)
+        while isinstance(step, KeyFetch):
+            step = await self._fetch_and_resume(flow, step)
+        return step
 
-    async def _fetch(self, request: KeyFetch) -> FetchResult:
+    async def _fetch_and_resume(self, flow: Flow, request: KeyFetch) -> KeyFetch | User:
+        url = request.url
         loop = asyncio.get_running_loop()
-        task = self._inflight.get(request.url)
-        if task is None or task.get_loop() is not loop:
-            task = loop.create_task(self._get(request.url))
-            self._inflight[request.url] = task
-            task.add_done_callback(lambda done: self._forget(request.url, done))
-        return await asyncio.shield(task)
-
-    def _forget(self, url: str, task: asyncio.Task[FetchResult]) -> None:
-        if self._inflight.get(url) is task:
-            del self._inflight[url]
+        task = self._inflight.get(url)
+        leader = task is None or task.get_loop() is not loop
+        if task is None or leader:
+            task = loop.create_task(self._get(url))
+            self._inflight[url] = task
+        try:
+            return resume(flow, await asyncio.shield(task))
+        finally:
+            # The leader forgets the fetch only once the engine has cached its result, so a
+            # request arriving in between joins the finished task instead of fetching again.
+            if leader and self._inflight.get(url) is task:
+                del self._inflight[url]
 
     async def _get(self, url: str) -> FetchResult:
         # A client per fetch: fetches are rare (keys are cached), and a pooled client would

@@ -35,7 +35,7 @@ from .settings import Settings
 from .tokens import ParsedToken, fingerprint, parse_token
 from .user import User
 
-__all__ = ["ACCESS", "ALB", "Engine", "Flow"]
+__all__ = ["ACCESS", "ALB", "Engine", "Flow", "resume", "start"]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
@@ -67,6 +67,24 @@ def _timestamp(claims: Mapping[str, Any], name: str, label: str) -> float | None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidTokenError(f"{label}: {name!r} must be a number of seconds")
     return float(value)
+
+
+def start(flow: Flow) -> KeyFetch | User:
+    """Run a flow to its first key fetch, or to its ``User`` if no fetch is needed."""
+    try:
+        return next(flow)
+    except StopIteration as done:
+        user: User = done.value
+        return user
+
+
+def resume(flow: Flow, result: FetchResult) -> KeyFetch | User:
+    """Hand a fetch result to a flow; run it to its next fetch or to its ``User``."""
+    try:
+        return flow.send(result)
+    except StopIteration as done:
+        user: User = done.value
+        return user
 
 
 class Engine:

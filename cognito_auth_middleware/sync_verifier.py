@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .engine import Engine
+from .engine import Engine, Flow, resume, start
 from .fetching import FETCH_ERRORS, BodyCollector, client_options, failure_from
 from .keys import FetchFailure, FetchResult, KeyFetch
 from .settings import Settings
@@ -68,30 +68,32 @@ class Verifier:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
         flow = self.engine.authenticate(oidc_data, access_token, identity, self._clock())
-        try:
-            request = next(flow)
-            while True:
-                request = flow.send(self._fetch(request))
-        except StopIteration as done:
-            user: User = done.value
-            return user
+        step = start(flow)
+        while isinstance(step, KeyFetch):
+            step = self._fetch_and_resume(flow, step)
+        return step
 
-    def _fetch(self, request: KeyFetch) -> FetchResult:
+    def _fetch_and_resume(self, flow: Flow, request: KeyFetch) -> KeyFetch | User:
+        url = request.url
         with self._lock:
-            call = self._inflight.get(request.url)
+            call = self._inflight.get(url)
             leader = call is None
             if call is None:
-                call = self._inflight[request.url] = _Call()
+                call = self._inflight[url] = _Call()
         if not leader:
             call.done.wait(self._timeout * 3)
-            return call.result
+            return resume(flow, call.result)
         try:
-            call.result = self._get(request.url)
-        finally:
-            with self._lock:
-                del self._inflight[request.url]
+            call.result = self._get(url)
             call.done.set()
-        return call.result
+            return resume(flow, call.result)
+        finally:
+            # Leave the fetch joinable until the engine has cached its result, so a request
+            # arriving in between joins it instead of fetching again.
+            call.done.set()
+            with self._lock:
+                if self._inflight.get(url) is call:
+                    del self._inflight[url]
 
     def _get(self, url: str) -> FetchResult:
         try:

@@ -77,7 +77,9 @@ class CognitoAuthWSGIMiddleware:
     ) -> None:
         self.app = app
         if verifier is None:
-            verifier = Verifier(settings if settings is not None else Settings.load(**options))
+            settings = settings if settings is not None else Settings.load(**options)
+            settings.require_signer()  # before the verifier exists, which would warn
+            verifier = Verifier(settings)
         verifier.settings.require_signer()
         self.verifier = verifier
         self._excluded = PathMatcher(verifier.settings.exclude_paths)

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+
 # The suite's default keeps CI quick; `./dev fuzz` selects the long profile.
 settings.register_profile("default", max_examples=100, deadline=None)
 settings.register_profile("fuzz", max_examples=20_000, deadline=None)
 settings.load_profile("default")
-
-from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 
 
 @pytest.fixture(scope="session")
