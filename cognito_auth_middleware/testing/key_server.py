@@ -24,7 +24,8 @@ class KeyServer:
     ``GET /alb-keys/{kid}`` answers the ALB public key PEM (404 for any other kid) and
     ``GET /cognito/.well-known/jwks.json`` the JWKS. Every request path is recorded in
     :attr:`requests`. Tests can make it misbehave: :attr:`delay` seconds before answering,
-    :attr:`status` to answer with another status code, :attr:`body` to answer other bytes.
+    :attr:`status` to answer with another status code, :attr:`body` to answer other bytes
+    (:attr:`jwks_body` for the JWKS only).
 
     Args:
         idp: The identity provider whose keys to serve.
@@ -41,6 +42,7 @@ class KeyServer:
         self.delay = 0.0
         self.status: int | None = None
         self.body: bytes | None = None
+        self.jwks_body: bytes | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -113,11 +115,8 @@ class KeyServer:
             status, content_type = (200, "application/x-pem-file") if found else (404, "text/plain")
             body = self.idp.alb_public_pem() if found else b"not found"
         elif path == _JWKS_PATH:
-            status, content_type, body = (
-                200,
-                "application/json",
-                json.dumps(self.idp.jwks()).encode(),
-            )
+            body = self.jwks_body or json.dumps(self.idp.jwks()).encode()
+            status, content_type = 200, "application/json"
         else:
             status, content_type, body = 404, "text/plain", b"not found"
         if self.status is not None:
