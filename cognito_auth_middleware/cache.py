@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Generic, TypeVar
 
 __all__ = ["BoundedCache"]
@@ -14,8 +15,9 @@ V = TypeVar("V")
 class BoundedCache(Generic[K, V]):
     """A mapping that holds at most ``maxsize`` entries, evicting the oldest insertion first.
 
-    Reads are lock-free dictionary lookups (atomic under the GIL); writes take a lock so that
-    concurrent inserts from WSGI threads cannot push the size past the bound.
+    Reads are lock-free lookups (atomic under the GIL); writes take a lock so that concurrent
+    inserts from WSGI threads cannot push the size past the bound. An ``OrderedDict`` evicts
+    in constant time (a plain dict slows down as deleted slots pile up at its front).
 
     Example:
         >>> cache: BoundedCache[str, int] = BoundedCache(2)
@@ -30,7 +32,7 @@ class BoundedCache(Generic[K, V]):
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
-        self._data: dict[K, V] = {}
+        self._data: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
@@ -40,10 +42,9 @@ class BoundedCache(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         """Store ``value``, evicting the oldest entries if the cache is full."""
         with self._lock:
-            self._data.pop(key, None)
-            while len(self._data) >= self.maxsize:
-                del self._data[next(iter(self._data))]
             self._data[key] = value
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
 
     def discard(self, key: K) -> None:
         """Remove ``key`` if present."""

@@ -16,12 +16,17 @@ the JWKS URL is the configured one (or that of the issuer the configured ALB vou
 from __future__ import annotations
 
 import logging
-import math
-import re
-from collections.abc import Generator, Mapping
-from typing import Any
+from collections.abc import Generator
 
 from .cache import BoundedCache
+from .claims import (
+    ACCESS,
+    ALB,
+    HeaderRules,
+    VerifiedToken,
+    access_record,
+    alb_record,
+)
 from .exceptions import (
     AuthenticationError,
     ExpiredTokenError,
@@ -35,38 +40,18 @@ from .settings import Settings
 from .tokens import ParsedToken, fingerprint, parse_token
 from .user import User
 
-__all__ = ["ACCESS", "ALB", "Engine", "Flow", "resume", "start"]
+__all__ = ["MAX_VERIFIED_TOKENS", "Engine", "Flow", "resume", "start"]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
-ALB = "ALB token"
-ACCESS = "access token"
-
 Flow = Generator[KeyFetch, FetchResult, User]
+_PendingAlb = tuple[ParsedToken, str, str]  # parsed token, kid, issuer
+_PendingAccess = tuple[ParsedToken, str]  # parsed token, kid
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_KID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
-# Values echoed in error messages (they reach logs and responses) must be short and inert.
-_PRINTABLE_RE = re.compile(r"^[A-Za-z0-9:/._-]{1,256}$")
-# Tokens whose signatures were verified, by exact text. Entries are re-checked on every hit
-# (expiry, issuer, client, pairing), so the cache only skips parsing and the signature.
+# Tokens whose signatures were verified, by exact text, per kind, and the users built from
+# verified pairs. A hit skips parsing and the signature; the validity window, the binding of
+# the two tokens (issuer, client, sub) and the identity header are checked on every request.
 MAX_VERIFIED_TOKENS = 2048
-
-
-def _require(claims: Mapping[str, Any], name: str, label: str) -> Any:
-    value = claims.get(name)
-    if value is None:
-        raise InvalidTokenError(f"{label}: required field {name!r} is missing")
-    return value
-
-
-def _timestamp(claims: Mapping[str, Any], name: str, label: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidTokenError(f"{label}: {name!r} must be a number of seconds")
-    return float(value)
 
 
 def start(flow: Flow) -> KeyFetch | User:
@@ -87,11 +72,18 @@ def resume(flow: Flow, result: FetchResult) -> KeyFetch | User:
         return user
 
 
+def _tag(exc: AuthenticationError, oidc_data: str | None, access_token: str | None) -> None:
+    token = oidc_data or access_token
+    exc.fingerprint = fingerprint(token) if token else None
+
+
 class Engine:
     """Verify ALB and Cognito header pairs against one :class:`Settings`.
 
-    Holds the process-wide :class:`KeyStore` and the cache of verified tokens; every entry point
-    (both middlewares, ``User(...)``) goes through one of these via a driver.
+    Holds the process-wide :class:`KeyStore` and the caches of verified tokens; every entry
+    point (both middlewares, ``User(...)``) goes through one of these via a driver, which first
+    tries :meth:`lookup` (both tokens already verified: no I/O, no generator) and otherwise runs
+    the :meth:`authenticate` flow.
 
     Args:
         settings: The validated configuration. Without ``alb_arn`` the engine still verifies
@@ -106,19 +98,58 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = KeyStore(fetch_timeout=settings.key_fetch_timeout)
-        self._signers = frozenset(settings.alb_arn)
-        self._clients = frozenset(settings.client_id)
-        self._issuer = settings.issuer
-        self._issuer_pattern = settings.issuer_pattern
+        self._rules = HeaderRules(settings)
         self._leeway = settings.leeway
         self._alb_base = settings.alb_key_base_url
-        self._verified: BoundedCache[str, ParsedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
-        if not self._signers:
+        self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
+        self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
+        self._users: BoundedCache[tuple[str, str], User] = BoundedCache(MAX_VERIFIED_TOKENS)
+        if not settings.alb_arn:
             logger.warning(
                 "no alb_arn configured: the ALB token's signer is NOT checked, so a token signed "
                 "by any load balancer in %s is accepted; set COGNITO_AUTH_ALB_ARN",
                 settings.region,
             )
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Current entry counts of every cache of this engine (see :meth:`bounds`)."""
+        return {
+            **self.keys.sizes,
+            "alb_tokens": len(self._alb_tokens),
+            "access_tokens": len(self._access_tokens),
+            "users": len(self._users),
+        }
+
+    @staticmethod
+    def bounds() -> dict[str, int]:
+        """The size bound of every cache (documented in SECURITY.md)."""
+        return {
+            **KeyStore.bounds(),
+            "alb_tokens": MAX_VERIFIED_TOKENS,
+            "access_tokens": MAX_VERIFIED_TOKENS,
+            "users": MAX_VERIFIED_TOKENS,
+        }
+
+    def lookup(
+        self, oidc_data: str | None, access_token: str | None, identity: str | None, now: float
+    ) -> User | None:
+        """The user, if both tokens were verified before; ``None`` if the flow must run.
+
+        Raises:
+            AuthenticationError: a known pair that no longer passes (expired, spliced, ...).
+        """
+        if not oidc_data or not access_token:
+            return None
+        alb = self._alb_tokens.get(oidc_data)
+        access = self._access_tokens.get(access_token)
+        if alb is None or access is None:
+            return None
+        try:
+            return self._conclude(oidc_data, alb, access_token, access, identity, now)
+        except AuthenticationError as exc:
+            _tag(exc, oidc_data, access_token)
+            raise
 
     def authenticate(
         self,
@@ -141,125 +172,82 @@ class Engine:
             each carries the ``fingerprint`` of the token for log correlation.
         """
         try:
-            return (yield from self._verify(oidc_data, access_token, identity, now))
+            if not oidc_data:
+                raise MissingTokenError("the x-amzn-oidc-data header is missing")
+            if not access_token:
+                raise MissingTokenError("the x-amzn-oidc-accesstoken header is missing")
+            # Both tokens are parsed and their headers checked before anything is fetched.
+            alb = self._alb_tokens.get(oidc_data) or self._prepare_alb(oidc_data)
+            access = self._access_tokens.get(access_token) or self._prepare_access(access_token)
+            if not isinstance(alb, VerifiedToken):
+                token, kid, issuer = alb
+                url = f"{self._alb_base}/{kid}"
+                key = self.keys.alb_key(url, now)
+                if key is None:
+                    key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
+                if not key.verify(token.signing_input, token.signature):
+                    raise InvalidTokenError(f"{ALB}: signature verification failed")
+                alb = alb_record(token, issuer, self._leeway)
+                self._alb_tokens.put(oidc_data, alb)
+            if not isinstance(access, VerifiedToken):
+                token, kid = access
+                # The ALB's signature vouches for the issuer; keys come only from its JWKS.
+                if token.claims.get("iss") != alb.issuer:
+                    raise InvalidTokenError(
+                        f"{ACCESS}: issuer does not match the ALB token's issuer"
+                    )
+                url = self.settings.jwks_url_for(str(alb.issuer))
+                key = self.keys.jwks_key(url, kid, now)
+                if key is None:
+                    key = self.keys.accept_jwks(url, kid, (yield KeyFetch(url, "jwks")), now)
+                if not key.verify(token.signing_input, token.signature):
+                    raise InvalidTokenError(f"{ACCESS}: signature verification failed")
+                access = access_record(token, self._leeway)
+                self._access_tokens.put(access_token, access)
+            return self._conclude(oidc_data, alb, access_token, access, identity, now)
         except AuthenticationError as exc:
-            token = oidc_data or access_token
-            exc.fingerprint = fingerprint(token) if token else None
+            _tag(exc, oidc_data, access_token)
             raise
 
-    def _verify(
-        self, oidc_data: str | None, access_token: str | None, identity: str | None, now: float
-    ) -> Flow:
-        if not oidc_data:
-            raise MissingTokenError("the x-amzn-oidc-data header is missing")
-        if not access_token:
-            raise MissingTokenError("the x-amzn-oidc-accesstoken header is missing")
+    def _prepare_alb(self, text: str) -> _PendingAlb:
+        token = parse_token(text, ALB)
+        kid, issuer = self._rules.check_alb(token.header)
+        return token, kid, issuer
 
-        alb = self._verified.get(oidc_data)
-        alb_cached = alb is not None
-        if alb is None:
-            alb = parse_token(oidc_data, ALB)
-        issuer = self._check_alb_header(alb.header)
-        access = self._verified.get(access_token)
-        access_cached = access is not None
-        if access is None:
-            access = parse_token(access_token, ACCESS)
-        access_kid = self._check_access_header(access.header)
+    def _prepare_access(self, text: str) -> _PendingAccess:
+        token = parse_token(text, ACCESS)
+        return token, self._rules.check_access(token.header)
 
-        if not alb_cached:
-            url = f"{self._alb_base}/{alb.header['kid']}"
-            key = self.keys.alb_key(url, now)
-            if key is None:
-                key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
-            if not key.verify(alb.signing_input, alb.signature):
-                raise InvalidTokenError(f"{ALB}: signature verification failed")
-            self._verified.put(oidc_data, alb)
-
-        # The issuer is vouched for by the ALB's signature; the access token must share it.
-        if access.claims.get("iss") != issuer:
+    def _conclude(
+        self,
+        oidc_data: str,
+        alb: VerifiedToken,
+        access_token: str,
+        access: VerifiedToken,
+        identity: str | None,
+        now: float,
+    ) -> User:
+        """The checks of every request, cached tokens included."""
+        if now > alb.not_after:
+            raise ExpiredTokenError(f"{ALB}: expired")
+        if now > access.not_after:
+            raise ExpiredTokenError(f"{ACCESS}: expired")
+        if now < alb.not_before:
+            raise InvalidTokenError(f"{ALB}: not valid yet (nbf or iat is in the future)")
+        if now < access.not_before:
+            raise InvalidTokenError(f"{ACCESS}: not valid yet (nbf or iat is in the future)")
+        if access.issuer != alb.issuer:
             raise InvalidTokenError(f"{ACCESS}: issuer does not match the ALB token's issuer")
-        if not access_cached:
-            url = self.settings.jwks_url_for(issuer)
-            rsa_key = self.keys.jwks_key(url, access_kid, now)
-            if rsa_key is None:
-                result = yield KeyFetch(url, "jwks")
-                rsa_key = self.keys.accept_jwks(url, access_kid, result, now)
-            if not rsa_key.verify(access.signing_input, access.signature):
-                raise InvalidTokenError(f"{ACCESS}: signature verification failed")
-            self._verified.put(access_token, access)
-
-        self._check_alb_claims(alb, issuer, now)
-        self._check_access_claims(access.claims, alb, now)
-        sub = alb.claims.get("sub")
-        if access.claims.get("sub") != sub:
-            raise InvalidTokenError("the access token belongs to another user than the ALB token")
-        if identity is not None and identity != sub:
-            raise InvalidTokenError("the x-amzn-oidc-identity header does not match the token")
-        user = User.from_claims(alb.claims, access.claims)
-        authorize(user, self.settings)
-        return user
-
-    def _check_alb_header(self, header: Mapping[str, Any]) -> str:
-        """Check everything the configuration decides before a key is fetched; return ``iss``."""
-        if header.get("alg") != "ES256":
-            raise InvalidTokenError(f"{ALB}: algorithm must be ES256")
-        kid = _require(header, "kid", ALB)
-        if not isinstance(kid, str) or not _UUID_RE.match(kid):
-            raise InvalidTokenError(f"{ALB}: kid is not a UUID")
-        signer = _require(header, "signer", ALB)
-        if not isinstance(signer, str):
-            raise InvalidTokenError(f"{ALB}: signer is not a string")
-        if self._signers and signer not in self._signers:
-            found = repr(signer) if _PRINTABLE_RE.match(signer) else "?"
-            raise InvalidTokenError(
-                f"{ALB}: signed by load balancer {found}, expected one of {sorted(self._signers)!r}"
-            )
-        client = _require(header, "client", ALB)
-        if not isinstance(client, str) or (self._clients and client not in self._clients):
-            raise InvalidTokenError(f"{ALB}: app client is not one of the configured client ids")
-        issuer = header.get("iss")
-        if not isinstance(issuer, str) or not self._issuer_allowed(issuer):
-            expected = self._issuer or f"a Cognito user pool of {self.settings.region}"
-            raise InvalidTokenError(f"{ALB}: issuer is not {expected}")
-        return issuer
-
-    def _issuer_allowed(self, issuer: str) -> bool:
-        if self._issuer is not None:
-            return issuer == self._issuer
-        return self._issuer_pattern.match(issuer) is not None
-
-    @staticmethod
-    def _check_access_header(header: Mapping[str, Any]) -> str:
-        if header.get("alg") != "RS256":
-            raise InvalidTokenError(f"{ACCESS}: algorithm must be RS256")
-        kid = _require(header, "kid", ACCESS)
-        if not isinstance(kid, str) or not _KID_RE.match(kid):
-            raise InvalidTokenError(f"{ACCESS}: kid is malformed")
-        return kid
-
-    def _check_times(self, claims: Mapping[str, Any], label: str, now: float) -> None:
-        exp = _timestamp(claims, "exp", label)
-        if exp is not None and now > exp + self._leeway:
-            raise ExpiredTokenError(f"{label}: expired")
-        nbf = _timestamp(claims, "nbf", label)
-        if nbf is not None and now + self._leeway < nbf:
-            raise InvalidTokenError(f"{label}: not valid yet (nbf is in the future)")
-        iat = _timestamp(claims, "iat", label)
-        if iat is not None and now + self._leeway < iat:
-            raise InvalidTokenError(f"{label}: issued in the future (iat)")
-
-    def _check_alb_claims(self, alb: ParsedToken, issuer: str, now: float) -> None:
-        if alb.header.get("exp") is None and alb.claims.get("exp") is None:
-            raise InvalidTokenError(f"{ALB}: required field 'exp' is missing")
-        self._check_times(alb.header, ALB, now)
-        self._check_times(alb.claims, ALB, now)
-        if "iss" in alb.claims and alb.claims["iss"] != issuer:
-            raise InvalidTokenError(f"{ALB}: payload issuer differs from header issuer")
-
-    def _check_access_claims(self, claims: Mapping[str, Any], alb: ParsedToken, now: float) -> None:
-        _require(claims, "exp", ACCESS)
-        self._check_times(claims, ACCESS, now)
-        if _require(claims, "token_use", ACCESS) != "access":
-            raise InvalidTokenError(f"{ACCESS}: token_use must be 'access'")
-        if _require(claims, "client_id", ACCESS) != alb.header["client"]:
+        if access.client != alb.client:
             raise InvalidTokenError(f"{ACCESS}: client_id does not match the ALB token's client")
+        if access.sub != alb.sub:
+            raise InvalidTokenError("the access token belongs to another user than the ALB token")
+        if identity is not None and identity != alb.sub:
+            raise InvalidTokenError("the x-amzn-oidc-identity header does not match the token")
+        pair = (oidc_data, access_token)
+        user = self._users.get(pair)
+        if user is None:
+            user = User.from_claims(alb.claims, access.claims)
+            authorize(user, self.settings)
+            self._users.put(pair, user)
+        return user

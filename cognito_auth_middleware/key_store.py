@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .cache import BoundedCache
@@ -52,7 +53,7 @@ JWKS_REFETCH_INTERVAL = 10.0
 
 @dataclass(slots=True)
 class _Jwks:
-    keys: dict[str, SignatureKey]
+    keys: Mapping[str, SignatureKey]
     fetched_at: float
     source: FetchResult
 

@@ -11,17 +11,22 @@ import json
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
+from jose.backends.cryptography_backend import CryptographyRSAKey
 from jose.exceptions import JOSEError
 
 __all__ = [
     "MAX_KEY_RESPONSE_BYTES",
+    "Es256Key",
     "FetchFailure",
     "FetchResult",
     "KeyFetch",
     "KeyResponse",
+    "Rs256Key",
     "SignatureKey",
     "parse_alb_key",
     "parse_jwks",
@@ -67,7 +72,64 @@ class FetchFailure:
 FetchResult = KeyResponse | FetchFailure
 
 
-def parse_alb_key(content: bytes) -> SignatureKey:
+class Es256Key:
+    """An ALB public key (EC P-256), verifying JWS ES256 signatures (raw ``r || s``).
+
+    The ``cryptography`` key object is called directly with a prebuilt algorithm object:
+    python-jose's wrapper would rebuild both on every call, which is measurable per request.
+    """
+
+    __slots__ = ("_key",)
+    _ALGORITHM = ec.ECDSA(hashes.SHA256())
+
+    def __init__(self, key: ec.EllipticCurvePublicKey) -> None:
+        self._key = key
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The underlying ``cryptography`` key."""
+        return self._key
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        """Whether ``sig`` (64 bytes, ``r || s``) signs ``msg``."""
+        if len(sig) != 64:
+            return False
+        r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+        try:
+            self._key.verify(encode_dss_signature(r, s), msg, self._ALGORITHM)
+        except InvalidSignature:
+            return False
+        return True
+
+
+class Rs256Key:
+    """A Cognito public key (RSA), verifying JWS RS256 signatures (PKCS#1 v1.5, SHA-256).
+
+    Built by python-jose from the JWK; verified through ``cryptography`` directly.
+    """
+
+    __slots__ = ("_key",)
+    _PADDING = padding.PKCS1v15()
+    _HASH = hashes.SHA256()
+
+    def __init__(self, key: rsa.RSAPublicKey) -> None:
+        self._key = key
+
+    @property
+    def public_key(self) -> rsa.RSAPublicKey:
+        """The underlying ``cryptography`` key."""
+        return self._key
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        """Whether ``sig`` signs ``msg``."""
+        try:
+            self._key.verify(sig, msg, self._PADDING, self._HASH)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def parse_alb_key(content: bytes) -> Es256Key:
     """Read an ALB public key (PEM); it must be an EC key on P-256.
 
     Raises:
@@ -81,10 +143,10 @@ def parse_alb_key(content: bytes) -> SignatureKey:
         raise ValueError("the key is not an EC key")
     if not isinstance(public_key.curve, ec.SECP256R1):
         raise ValueError(f"the key is on curve {public_key.curve.name}, not P-256")
-    return CryptographyECKey(public_key, "ES256")
+    return Es256Key(public_key)
 
 
-def parse_jwks(content: bytes) -> dict[str, SignatureKey]:
+def parse_jwks(content: bytes) -> dict[str, Rs256Key]:
     """Read a JWKS, keeping its RS256 public signing keys of at least 2048 bits, by kid.
 
     Raises:
@@ -97,7 +159,7 @@ def parse_jwks(content: bytes) -> dict[str, SignatureKey]:
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ValueError("the response is not a JWKS (no 'keys' list)")
-    keys: dict[str, SignatureKey] = {}
+    keys: dict[str, Rs256Key] = {}
     for entry in entries[:MAX_KEYS_PER_JWKS]:
         if not isinstance(entry, dict) or entry.get("kty") != "RSA":
             continue
@@ -112,7 +174,7 @@ def parse_jwks(content: bytes) -> dict[str, SignatureKey]:
             continue
         prepared = key.prepared_key
         if isinstance(prepared, rsa.RSAPublicKey) and prepared.key_size >= MIN_RSA_BITS:
-            keys[kid] = key
+            keys[kid] = Rs256Key(prepared)
     if not keys:
         raise ValueError("the JWKS holds no usable RS256 public key")
     return keys

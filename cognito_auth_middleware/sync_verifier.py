@@ -67,7 +67,11 @@ class Verifier:
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        flow = self.engine.authenticate(oidc_data, access_token, identity, self._clock())
+        now = self._clock()
+        user = self.engine.lookup(oidc_data, access_token, identity, now)
+        if user is not None:
+            return user
+        flow = self.engine.authenticate(oidc_data, access_token, identity, now)
         step = start(flow)
         while isinstance(step, KeyFetch):
             step = self._fetch_and_resume(flow, step)

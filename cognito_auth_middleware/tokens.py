@@ -11,8 +11,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
-import re
-from base64 import urlsafe_b64decode
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +20,7 @@ __all__ = ["MAX_TOKEN_LENGTH", "ParsedToken", "fingerprint", "parse_token"]
 
 # Cognito access tokens grow with groups and scopes; ALB headers are capped well below this.
 MAX_TOKEN_LENGTH = 16 * 1024
-_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,19 +33,19 @@ class ParsedToken:
     signature: bytes
 
 
-def _decode_segment(segment: str, what: str, label: str) -> bytes:
-    if not _SEGMENT_RE.match(segment):
-        raise InvalidTokenError(f"{label}: the {what} is not base64url")
+def _decode_segment(segment: bytes, what: str, label: str) -> bytes:
+    # The segment is already translated to the standard alphabet; strict_mode rejects any
+    # other character and misplaced padding, so one C call both validates and decodes.
     try:
-        return urlsafe_b64decode(segment.rstrip("=") + "=" * (-len(segment.rstrip("=")) % 4))
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(segment + b"=" * (-len(segment) % 4), strict_mode=True)
+    except binascii.Error:
         raise InvalidTokenError(f"{label}: the {what} is not base64url") from None
 
 
-def _decode_object(segment: str, what: str, label: str) -> dict[str, Any]:
+def _decode_object(segment: bytes, what: str, label: str) -> dict[str, Any]:
     raw = _decode_segment(segment, what, label)
     try:
-        value = json.loads(raw)
+        value = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):
         raise InvalidTokenError(f"{label}: the {what} is not JSON") from None
     if not isinstance(value, dict):
@@ -73,16 +71,21 @@ def parse_token(text: str, label: str) -> ParsedToken:
     """
     if len(text) > MAX_TOKEN_LENGTH:
         raise InvalidTokenError(f"{label}: longer than {MAX_TOKEN_LENGTH} characters")
-    if not text.isascii():
-        raise InvalidTokenError(f"{label}: contains non-ASCII characters")
-    parts = text.split(".")
-    if len(parts) == 5:
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidTokenError(f"{label}: contains non-ASCII characters") from None
+    dots = raw.count(b".")
+    if dots == 4:
         raise InvalidTokenError(f"{label}: encrypted (JWE) tokens are not accepted")
-    if len(parts) != 3:
+    if dots != 2:
         raise InvalidTokenError(f"{label}: not a JWT (expected three dot-separated segments)")
-    header_segment, claims_segment, signature_segment = parts
+    if b"+" in raw or b"/" in raw:  # the standard alphabet's characters are not base64url
+        raise InvalidTokenError(f"{label}: not base64url")
+    # Translated once as a whole: dots are untouched, each segment becomes standard base64.
+    header_segment, claims_segment, signature_segment = raw.translate(_FROM_URLSAFE).split(b".")
     header = _decode_object(header_segment, "header", label)
     claims = _decode_object(claims_segment, "payload", label)
     signature = _decode_segment(signature_segment, "signature", label)
-    signing_input = f"{header_segment}.{claims_segment}".encode("ascii")
+    signing_input = raw[: raw.rindex(b".")]
     return ParsedToken(header, claims, signing_input, signature)

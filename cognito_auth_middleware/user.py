@@ -94,8 +94,8 @@ class User:
     groups: tuple[str, ...]
     exp: float
     issuer: str
-    _oidc_claims: dict[str, Any]
-    _access_claims: dict[str, Any]
+    _oidc_claims: Mapping[str, Any]
+    _access_claims: Mapping[str, Any]
 
     def __init__(
         self,
@@ -126,34 +126,42 @@ class User:
         Raises:
             InvalidTokenError: a claim has the wrong type.
         """
-        user = cls.__new__(cls)
         sub = oidc_claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("ALB token: claim 'sub' must be a non-empty string")
-        user.sub = sub
-        user.username = _optional_str(oidc_claims, "username", "ALB token") or _optional_str(
-            access_claims, "username", "access token"
-        )
-        user.email = _optional_str(oidc_claims, "email", "ALB token")
-        user.email_verified = _email_verified(oidc_claims.get("email_verified"))
-        user.name = _optional_str(oidc_claims, "name", "ALB token")
-        user.given_name = _optional_str(oidc_claims, "given_name", "ALB token")
-        user.family_name = _optional_str(oidc_claims, "family_name", "ALB token")
-        user.groups = _groups(access_claims.get("cognito:groups"))
         expiries = [
             float(exp)
             for exp in (oidc_claims.get("exp"), access_claims.get("exp"))
             if isinstance(exp, int | float) and not isinstance(exp, bool)
         ]
-        user.exp = min(expiries) if expiries else math.inf
-        user.issuer = str(access_claims.get("iss", ""))
-        user._oidc_claims = dict(oidc_claims)
-        user._access_claims = dict(access_claims)
+        fields = {
+            "sub": sub,
+            "username": _optional_str(oidc_claims, "username", "ALB token")
+            or _optional_str(access_claims, "username", "access token"),
+            "email": _optional_str(oidc_claims, "email", "ALB token"),
+            "email_verified": _email_verified(oidc_claims.get("email_verified")),
+            "name": _optional_str(oidc_claims, "name", "ALB token"),
+            "given_name": _optional_str(oidc_claims, "given_name", "ALB token"),
+            "family_name": _optional_str(oidc_claims, "family_name", "ALB token"),
+            "groups": _groups(access_claims.get("cognito:groups")),
+            "exp": min(expiries) if expiries else math.inf,
+            "issuer": str(access_claims.get("iss", "")),
+            # Kept as given (the engine never mutates them); the properties hand out copies.
+            "_oidc_claims": oidc_claims,
+            "_access_claims": access_claims,
+        }
+        user = cls.__new__(cls)
+        for name, value in fields.items():
+            object.__setattr__(user, name, value)
         return user
 
     def _copy_from(self, other: User) -> None:
         for slot in User.__slots__:
             object.__setattr__(self, slot, getattr(other, slot))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # One User may serve many requests of the same session: it must not be changed.
+        raise AttributeError(f"User is immutable; cannot set {name!r}")
 
     @property
     def email_domain(self) -> str | None:
@@ -165,12 +173,12 @@ class User:
     @property
     def oidc_claims(self) -> dict[str, Any]:
         """A copy of the verified ALB (userinfo) claims."""
-        return copy.deepcopy(self._oidc_claims)
+        return copy.deepcopy(dict(self._oidc_claims))
 
     @property
     def access_claims(self) -> dict[str, Any]:
         """A copy of the verified access-token claims."""
-        return copy.deepcopy(self._access_claims)
+        return copy.deepcopy(dict(self._access_claims))
 
     def is_in(self, group: str) -> bool:
         """Whether the user is in Cognito group ``group`` (exact, case-sensitive)."""

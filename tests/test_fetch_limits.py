@@ -12,7 +12,6 @@ from cognito_auth_middleware.key_store import (
     ALB_FETCH_BURST,
     ALB_FETCH_INTERVAL,
     MAX_UNKNOWN_KIDS,
-    KeyStore,
 )
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 from cognito_auth_middleware.throttle import FailureBackoff, TokenBucket
@@ -140,11 +139,13 @@ def test_caches_stay_within_their_bounds_under_garbage_and_valid_floods(
     for n in range(MAX_VERIFIED_TOKENS + 500):
         alb = idp.mint_alb_token(sub=SUB, now=clock.now, ttl=600, claims={"n": n})
         verifier.authenticate(alb, access)
-    store = verifier.engine.keys
-    for name, size in store.sizes.items():
-        assert size <= KeyStore.bounds()[name], name
-    assert store.sizes["unknown_kids"] == KeyStore.bounds()["unknown_kids"]
-    assert len(verifier.engine._verified) == MAX_VERIFIED_TOKENS
+    sizes, bounds = verifier.engine.sizes, verifier.engine.bounds()
+    assert sizes.keys() == bounds.keys()
+    for name, size in sizes.items():
+        assert size <= bounds[name], name
+    # The floods filled the caches they target right up to their bounds, and no further.
+    assert sizes["unknown_kids"] == bounds["unknown_kids"]
+    assert sizes["alb_tokens"] == sizes["users"] == MAX_VERIFIED_TOKENS
 
 
 def test_token_bucket_and_backoff_arithmetic() -> None:

@@ -384,3 +384,40 @@ def test_error_messages_never_contain_the_token(
         verifier.authenticate(alb, access)
     for part in (*alb.split("."), *access.split(".")):
         assert part.rstrip("=") not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("which", "signature"),
+    [
+        pytest.param("alb", b"", id="alb-empty"),
+        pytest.param("alb", b"\x00" * 63, id="alb-short"),
+        pytest.param("alb", b"\xff" * 64, id="alb-out-of-range"),
+        pytest.param("alb", b"\x01" * 72, id="alb-der-sized"),
+        pytest.param("access", b"", id="access-empty"),
+        pytest.param("access", b"\x01" * 255, id="access-short"),
+        pytest.param("access", b"\xff" * 256, id="access-out-of-range"),
+        pytest.param("access", b"\x01" * 512, id="access-long"),
+    ],
+)
+def test_malformed_signatures_are_invalid(
+    verifier: Verifier, idp: FakeIdentityProvider, which: str, signature: bytes
+) -> None:
+    alb, access = idp.mint_alb_token(sub=SUB), idp.mint_access_token(sub=SUB)
+    forged = _b64(signature)
+    if which == "alb":
+        alb = alb.rsplit(".", 1)[0] + "." + forged
+    else:
+        access = access.rsplit(".", 1)[0] + "." + forged
+    with pytest.raises(InvalidTokenError, match="signature"):
+        verifier.authenticate(alb, access)
+
+
+def test_keys_are_cryptography_objects(verifier: Verifier, idp: FakeIdentityProvider) -> None:
+    # python-jose's pure-Python backends (ecdsa, rsa) must never be what verifies.
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from cognito_auth_middleware.keys import parse_alb_key, parse_jwks
+
+    assert isinstance(parse_alb_key(idp.alb_public_pem()).public_key, ec.EllipticCurvePublicKey)
+    for key in parse_jwks(json.dumps(idp.jwks()).encode()).values():
+        assert isinstance(key.public_key, rsa.RSAPublicKey)

@@ -1,0 +1,171 @@
+"""What each token must say: the checks of the trust chain that need no key and no clock.
+
+:class:`HeaderRules` checks what the configuration decides, before any key is fetched. After a
+signature has been verified, :func:`alb_record` / :func:`access_record` check the remaining
+fields once and reduce the token to a :class:`VerifiedToken`: what must still be compared on
+every request (the validity window and the fields that bind the two tokens together).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .exceptions import InvalidTokenError
+from .settings import Settings
+from .tokens import ParsedToken
+
+__all__ = ["ACCESS", "ALB", "HeaderRules", "VerifiedToken", "access_record", "alb_record"]
+
+ALB = "ALB token"
+ACCESS = "access token"
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_KID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Values echoed in error messages (they reach logs) must be short and inert.
+_PRINTABLE_RE = re.compile(r"^[A-Za-z0-9:/._-]{1,256}$")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """A token whose signature and fields checked out, kept for the checks of every request.
+
+    ``not_before`` / ``not_after`` already include the leeway.
+    """
+
+    claims: dict[str, Any]
+    sub: object
+    issuer: object
+    client: object
+    not_before: float
+    not_after: float
+
+
+def _require(fields: Mapping[str, Any], name: str, label: str) -> Any:
+    value = fields.get(name)
+    if value is None:
+        raise InvalidTokenError(f"{label}: required field {name!r} is missing")
+    return value
+
+
+def _timestamp(fields: Mapping[str, Any], name: str, label: str) -> float | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidTokenError(f"{label}: {name!r} must be a number of seconds")
+    return float(value)
+
+
+def _window(sources: Iterable[Mapping[str, Any]], label: str, leeway: float) -> tuple[float, float]:
+    """``(not_before, not_after)`` from every ``exp``, ``nbf`` and ``iat`` present."""
+    expiries: list[float] = []
+    starts: list[float] = []
+    for fields in sources:
+        exp = _timestamp(fields, "exp", label)
+        if exp is not None:
+            expiries.append(exp)
+        for name in ("nbf", "iat"):
+            start = _timestamp(fields, name, label)
+            if start is not None:
+                starts.append(start)
+    if not expiries:
+        raise InvalidTokenError(f"{label}: required field 'exp' is missing")
+    return (max(starts) - leeway if starts else -math.inf), min(expiries) + leeway
+
+
+class HeaderRules:
+    """The checks the configuration decides, made before any key is looked up or fetched."""
+
+    __slots__ = ("_clients", "_issuer", "_issuer_pattern", "_region", "_signers")
+
+    def __init__(self, settings: Settings) -> None:
+        self._signers = frozenset(settings.alb_arn)
+        self._clients = frozenset(settings.client_id)
+        self._issuer = settings.issuer
+        self._issuer_pattern = settings.issuer_pattern
+        self._region = settings.region
+
+    def check_alb(self, header: Mapping[str, Any]) -> tuple[str, str]:
+        """Check the ALB token's header; return its ``kid`` and ``iss``.
+
+        Raises:
+            InvalidTokenError: wrong algorithm, a kid that is not a UUID, or a signer, client
+                or issuer the configuration does not name.
+        """
+        if header.get("alg") != "ES256":
+            raise InvalidTokenError(f"{ALB}: algorithm must be ES256")
+        kid = _require(header, "kid", ALB)
+        if not isinstance(kid, str) or not _UUID_RE.match(kid):
+            raise InvalidTokenError(f"{ALB}: kid is not a UUID")
+        signer = _require(header, "signer", ALB)
+        if not isinstance(signer, str):
+            raise InvalidTokenError(f"{ALB}: signer is not a string")
+        if self._signers and signer not in self._signers:
+            found = repr(signer) if _PRINTABLE_RE.match(signer) else "?"
+            raise InvalidTokenError(
+                f"{ALB}: signed by load balancer {found}, expected one of {sorted(self._signers)!r}"
+            )
+        client = _require(header, "client", ALB)
+        if not isinstance(client, str) or (self._clients and client not in self._clients):
+            raise InvalidTokenError(f"{ALB}: app client is not one of the configured client ids")
+        issuer = header.get("iss")
+        if not isinstance(issuer, str) or not self._issuer_allowed(issuer):
+            expected = self._issuer or f"a Cognito user pool of {self._region}"
+            raise InvalidTokenError(f"{ALB}: issuer is not {expected}")
+        return kid, issuer
+
+    def _issuer_allowed(self, issuer: str) -> bool:
+        if self._issuer is not None:
+            return issuer == self._issuer
+        return self._issuer_pattern.match(issuer) is not None
+
+    @staticmethod
+    def check_access(header: Mapping[str, Any]) -> str:
+        """Check the access token's header; return its ``kid``.
+
+        Raises:
+            InvalidTokenError: wrong algorithm, or a missing or malformed kid.
+        """
+        if header.get("alg") != "RS256":
+            raise InvalidTokenError(f"{ACCESS}: algorithm must be RS256")
+        kid = _require(header, "kid", ACCESS)
+        if not isinstance(kid, str) or not _KID_RE.match(kid):
+            raise InvalidTokenError(f"{ACCESS}: kid is malformed")
+        return kid
+
+
+def alb_record(token: ParsedToken, issuer: str, leeway: float) -> VerifiedToken:
+    """Check a signature-verified ALB token's fields once.
+
+    Raises:
+        InvalidTokenError: ``exp`` missing (in header and payload), a time of the wrong type, a
+            payload ``iss`` other than the header's, or a ``sub`` that is not a string.
+    """
+    not_before, not_after = _window((token.header, token.claims), ALB, leeway)
+    if token.claims.get("iss", issuer) != issuer:
+        raise InvalidTokenError(f"{ALB}: payload issuer differs from header issuer")
+    sub = token.claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidTokenError(f"{ALB}: claim 'sub' must be a non-empty string")
+    return VerifiedToken(token.claims, sub, issuer, token.header["client"], not_before, not_after)
+
+
+def access_record(token: ParsedToken, leeway: float) -> VerifiedToken:
+    """Check a signature-verified access token's fields once.
+
+    Raises:
+        InvalidTokenError: ``exp``, ``token_use`` or ``client_id`` missing, ``token_use`` not
+            ``access``, or a time of the wrong type.
+    """
+    claims = token.claims
+    not_before, not_after = _window((claims,), ACCESS, leeway)
+    if _require(claims, "token_use", ACCESS) != "access":
+        raise InvalidTokenError(f"{ACCESS}: token_use must be 'access'")
+    client = _require(claims, "client_id", ACCESS)
+    return VerifiedToken(
+        claims, claims.get("sub"), claims.get("iss"), client, not_before, not_after
+    )
