@@ -69,10 +69,8 @@ class CognitoAuthMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        if verifier is None:
-            settings = settings if settings is not None else Settings.load(**options)
-            settings.require_signer()  # before the verifier exists, which would warn
-            verifier = AsyncVerifier(settings)
+        # Checked before a verifier is built (an unpinned one would log a warning first).
+        verifier = verifier or AsyncVerifier(Settings.for_middleware(settings, **options))
         verifier.settings.require_signer()
         self.verifier = verifier
         self._excluded = PathMatcher(verifier.settings.exclude_paths)

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from .engine import Engine, Flow, resume, start
-from .fetching import FETCH_ERRORS, BodyCollector, client_options, failure_from
+from .driver import FETCH_ERRORS, BodyCollector, DriverBase, client_options, failure_from
+from .engine import Flow, resume
 from .keys import FetchResult, KeyFetch
 from .settings import Settings
 from .user import User
@@ -23,7 +23,7 @@ from .user import User
 __all__ = ["AsyncVerifier"]
 
 
-class AsyncVerifier:
+class AsyncVerifier(DriverBase):
     """Verify header pairs without blocking the event loop; one instance per app.
 
     Args:
@@ -43,10 +43,7 @@ class AsyncVerifier:
         clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
-        self.settings = settings if settings is not None else Settings.load(**options)
-        self.engine = Engine(self.settings)
-        self._clock = clock
-        self._timeout = self.settings.key_fetch_timeout
+        super().__init__(settings, clock=clock, **options)
         # Built once here, not per fetch: loading CA certificates would block the loop.
         self._client_options = client_options(self._timeout)
         self._inflight: dict[str, asyncio.Task[FetchResult]] = {}
@@ -59,12 +56,10 @@ class AsyncVerifier:
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        now = self._clock()
-        user = self.engine.lookup(oidc_data, access_token, identity, now)
-        if user is not None:
-            return user
-        flow = self.engine.authenticate(oidc_data, access_token, identity, now)
-        step = start(flow)
+        begun = self._begin(oidc_data, access_token, identity)
+        if isinstance(begun, User):
+            return begun
+        flow, step = begun
         while isinstance(step, KeyFetch):
             step = await self._fetch_and_resume(flow, step)
         return step

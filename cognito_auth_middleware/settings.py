@@ -239,6 +239,17 @@ class Settings:
             ),
         )
 
+    @classmethod
+    def for_middleware(cls, settings: Settings | None = None, **options: Any) -> Settings:
+        """``settings`` (or settings loaded from ``options``), refused unless an ALB is pinned.
+
+        Raises:
+            ConfigurationError: ``alb_arn`` is not set, or a setting is invalid.
+        """
+        result = settings if settings is not None else cls.load(**options)
+        result.require_signer()
+        return result
+
     def require_signer(self) -> None:
         """Refuse to serve without a pinned ALB: the middlewares call this at start-up.
 

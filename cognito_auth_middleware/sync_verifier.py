@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from .engine import Engine, Flow, resume, start
-from .fetching import FETCH_ERRORS, BodyCollector, client_options, failure_from
+from .driver import FETCH_ERRORS, BodyCollector, DriverBase, client_options, failure_from
+from .engine import Flow, resume
 from .keys import FetchFailure, FetchResult, KeyFetch
 from .settings import Settings
 from .user import User
@@ -31,7 +31,7 @@ class _Call:
         self.result: FetchResult = FetchFailure("the fetch did not complete")
 
 
-class Verifier:
+class Verifier(DriverBase):
     """Verify header pairs synchronously; one instance per app, shared by all threads.
 
     Args:
@@ -51,10 +51,7 @@ class Verifier:
         clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
-        self.settings = settings if settings is not None else Settings.load(**options)
-        self.engine = Engine(self.settings)
-        self._clock = clock
-        self._timeout = self.settings.key_fetch_timeout
+        super().__init__(settings, clock=clock, **options)
         self._client = httpx.Client(**client_options(self._timeout))  # type: ignore[arg-type]
         self._lock = threading.Lock()
         self._inflight: dict[str, _Call] = {}
@@ -67,12 +64,10 @@ class Verifier:
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        now = self._clock()
-        user = self.engine.lookup(oidc_data, access_token, identity, now)
-        if user is not None:
-            return user
-        flow = self.engine.authenticate(oidc_data, access_token, identity, now)
-        step = start(flow)
+        begun = self._begin(oidc_data, access_token, identity)
+        if isinstance(begun, User):
+            return begun
+        flow, step = begun
         while isinstance(step, KeyFetch):
             step = self._fetch_and_resume(flow, step)
         return step

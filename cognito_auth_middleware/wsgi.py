@@ -76,10 +76,8 @@ class CognitoAuthWSGIMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        if verifier is None:
-            settings = settings if settings is not None else Settings.load(**options)
-            settings.require_signer()  # before the verifier exists, which would warn
-            verifier = Verifier(settings)
+        # Checked before a verifier is built (an unpinned one would log a warning first).
+        verifier = verifier or Verifier(Settings.for_middleware(settings, **options))
         verifier.settings.require_signer()
         self.verifier = verifier
         self._excluded = PathMatcher(verifier.settings.exclude_paths)

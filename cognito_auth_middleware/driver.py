@@ -1,18 +1,58 @@
-"""What both drivers share about fetching a key: timeouts, the body cap, and error wording.
+"""What the sync and async drivers share: construction, the cached fast path, fetch options.
 
-Only the lines that perform I/O live in the drivers; everything they have in common is here.
+Only the lines that perform I/O (and their locking) are written twice, in ``sync_verifier.py``
+and ``async_verifier.py``; everything the two have in common is here.
 """
 
 from __future__ import annotations
 
 import functools
 import ssl
+import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
-from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, FetchResult, KeyResponse
+from .engine import Engine, Flow, start
+from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, FetchResult, KeyFetch, KeyResponse
+from .settings import Settings
+from .user import User
 
-__all__ = ["BodyCollector", "client_options", "failure_from"]
+__all__ = ["BodyCollector", "DriverBase", "client_options", "failure_from"]
+
+
+class DriverBase:
+    """Builds the engine from settings and runs the part of a request that needs no I/O.
+
+    Args:
+        settings: A :class:`Settings`; if omitted, built from ``options`` and the environment.
+        clock: Returns the current Unix time (injected in tests).
+        **options: Settings keywords, when ``settings`` is not given.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        **options: Any,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.load(**options)
+        self.engine = Engine(self.settings)
+        self._clock = clock
+        self._timeout = self.settings.key_fetch_timeout
+
+    def _begin(
+        self, oidc_data: str | None, access_token: str | None, identity: str | None
+    ) -> User | tuple[Flow, KeyFetch | User]:
+        """The user if both tokens were verified before, else the flow run to its first step."""
+        now = self._clock()
+        user = self.engine.lookup(oidc_data, access_token, identity, now)
+        if user is not None:
+            return user
+        flow = self.engine.authenticate(oidc_data, access_token, identity, now)
+        return flow, start(flow)
 
 
 @functools.cache
