@@ -71,7 +71,7 @@ class CognitoAuthMiddleware:
         self.app = app
         # Checked before a verifier is built (an unpinned one would log a warning first).
         verifier = verifier or AsyncVerifier(Settings.for_middleware(settings, **options))
-        verifier.settings.require_signer()
+        Settings.for_middleware(verifier.settings)  # a shared verifier must be pinned too
         self.verifier = verifier
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
@@ -83,7 +83,10 @@ class CognitoAuthMiddleware:
         accept = ""
         try:
             (oidc_data, access_token, identity), accept = from_asgi(scope["headers"])
-            user = await self.verifier.authenticate(oidc_data, access_token, identity)
+            client = scope.get("client")
+            user = await self.verifier.authenticate(
+                oidc_data, access_token, identity, client_host=client[0] if client else None
+            )
         except AuthenticationError as exc:
             refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
             await self._refuse(scope, send, refusal)

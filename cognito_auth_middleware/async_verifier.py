@@ -49,14 +49,21 @@ class AsyncVerifier(DriverBase):
         self._inflight: dict[str, asyncio.Task[FetchResult]] = {}
 
     async def authenticate(
-        self, oidc_data: str | None, access_token: str | None, identity: str | None = None
+        self,
+        oidc_data: str | None,
+        access_token: str | None,
+        identity: str | None = None,
+        *,
+        client_host: str | None = None,
     ) -> User:
         """Verify one request's headers and return the user.
+
+        ``client_host`` (the client's address) matters only in dev mode.
 
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        begun = self._begin(oidc_data, access_token, identity)
+        begun = self._begin(oidc_data, access_token, identity, client_host)
         if isinstance(begun, User):
             return begun
         flow, step = begun

@@ -44,14 +44,18 @@ class DriverBase:
         self._timeout = self.settings.key_fetch_timeout
 
     def _begin(
-        self, oidc_data: str | None, access_token: str | None, identity: str | None
+        self,
+        oidc_data: str | None,
+        access_token: str | None,
+        identity: str | None,
+        client_host: str | None,
     ) -> User | tuple[Flow, KeyFetch | User]:
         """The user if both tokens were verified before, else the flow run to its first step."""
         now = self._clock()
         user = self.engine.lookup(oidc_data, access_token, identity, now)
         if user is not None:
             return user
-        flow = self.engine.authenticate(oidc_data, access_token, identity, now)
+        flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
         return flow, start(flow)
 
 

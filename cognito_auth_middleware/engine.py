@@ -27,6 +27,7 @@ from .claims import (
     access_record,
     alb_record,
 )
+from .dev_mode import is_loopback, load_mock_user
 from .exceptions import (
     AuthenticationError,
     ExpiredTokenError,
@@ -104,6 +105,7 @@ class Engine:
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._users: BoundedCache[tuple[str, str], User] = BoundedCache(MAX_VERIFIED_TOKENS)
+        self._mock_user = load_mock_user(settings)
         if not settings.alb_arn:
             logger.warning(
                 "no alb_arn configured: the ALB token's signer is NOT checked, so a token signed "
@@ -157,6 +159,7 @@ class Engine:
         access_token: str | None,
         identity: str | None,
         now: float,
+        client_host: str | None = None,
     ) -> Flow:
         """Verify one request's headers; a generator yielding the key fetches it needs.
 
@@ -165,6 +168,7 @@ class Engine:
             access_token: ``x-amzn-oidc-accesstoken``.
             identity: ``x-amzn-oidc-identity`` or ``None``; when given it must equal ``sub``.
             now: The current Unix time.
+            client_host: The client's address; only dev mode looks at it.
 
         Raises:
             MissingTokenError, InvalidTokenError, ExpiredTokenError, AccessDeniedError,
@@ -172,6 +176,13 @@ class Engine:
             each carries the ``fingerprint`` of the token for log correlation.
         """
         try:
+            if (
+                self._mock_user is not None
+                and not oidc_data
+                and not access_token
+                and is_loopback(client_host)
+            ):
+                return self._mock_user
             if not oidc_data:
                 raise MissingTokenError("the x-amzn-oidc-data header is missing")
             if not access_token:

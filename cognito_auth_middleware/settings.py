@@ -40,8 +40,15 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 _LIST_FIELDS = ("alb_arn", "client_id", "exclude_paths", "allowed_groups", "allowed_users")
-_STR_FIELDS = ("user_pool_id", "region", "alb_key_url", "jwks_url", "redirect_url")
-_FIELDS = (*_LIST_FIELDS, *_STR_FIELDS, "require_all", "leeway", "key_fetch_timeout")
+_STR_FIELDS = ("user_pool_id", "region", "alb_key_url", "jwks_url", "redirect_url", "dev_config")
+_FIELDS = (
+    *_LIST_FIELDS,
+    *_STR_FIELDS,
+    "require_all",
+    "leeway",
+    "key_fetch_timeout",
+    "dev_mode",
+)
 
 
 def _env_name(field: str) -> str:
@@ -118,6 +125,11 @@ class Settings:
         redirect_url: Where to send browsers whose credentials are missing, expired or invalid,
             instead of an HTML 401 page.
         key_fetch_timeout: Connect and read timeout, in seconds, for key fetches.
+        dev_mode: Local development only: requests *without* ALB headers from loopback
+            clients run as a mock user (headers that are present are still verified). Never in
+            production.
+        dev_config: The mock user's JSON file (default ``dev-mock-user.json`` in the working
+            directory, if present).
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -139,6 +151,8 @@ class Settings:
     leeway: float
     redirect_url: str | None
     key_fetch_timeout: float
+    dev_mode: bool = False
+    dev_config: str | None = None
 
     @classmethod
     def load(cls, *, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
@@ -237,6 +251,8 @@ class Settings:
             key_fetch_timeout=_as_seconds(
                 "key_fetch_timeout", raw.get("key_fetch_timeout", 5), low=0.1, high=60
             ),
+            dev_mode=_as_bool("dev_mode", raw.get("dev_mode", False)),
+            dev_config=strs["dev_config"],
         )
 
     @classmethod
@@ -247,7 +263,8 @@ class Settings:
             ConfigurationError: ``alb_arn`` is not set, or a setting is invalid.
         """
         result = settings if settings is not None else cls.load(**options)
-        result.require_signer()
+        if not result.dev_mode:  # dev mode runs locally, where there is no ALB to pin
+            result.require_signer()
         return result
 
     def require_signer(self) -> None:

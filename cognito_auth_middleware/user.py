@@ -155,6 +155,40 @@ class User:
             object.__setattr__(user, name, value)
         return user
 
+    @classmethod
+    def create_mock(
+        cls,
+        *,
+        email: str = "dev@example.com",
+        sub: str = "00000000-0000-4000-8000-000000000000",
+        username: str = "dev",
+        name: str | None = "Dev User",
+        given_name: str | None = "Dev",
+        family_name: str | None = "User",
+        groups: list[str] | tuple[str, ...] = (),
+    ) -> User:
+        """A user that no token vouches for: for unit tests and dev mode only.
+
+        Its ``issuer`` is ``"mock"`` and it never expires.
+
+        Example:
+            >>> User.create_mock(email="alice@example.com", groups=["admins"]).is_in("admins")
+            True
+        """
+        if not isinstance(groups, list | tuple) or not all(isinstance(g, str) for g in groups):
+            raise ValueError("groups must be a list of strings")
+        oidc = {
+            "sub": sub,
+            "email": email,
+            "email_verified": True,
+            "username": username,
+            "name": name,
+            "given_name": given_name,
+            "family_name": family_name,
+        }
+        access = {"sub": sub, "username": username, "cognito:groups": list(groups), "iss": "mock"}
+        return cls.from_claims({k: v for k, v in oidc.items() if v is not None}, access)
+
     def _copy_from(self, other: User) -> None:
         for slot in User.__slots__:
             object.__setattr__(self, slot, getattr(other, slot))

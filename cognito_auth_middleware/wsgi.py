@@ -78,7 +78,7 @@ class CognitoAuthWSGIMiddleware:
         self.app = app
         # Checked before a verifier is built (an unpinned one would log a warning first).
         verifier = verifier or Verifier(Settings.for_middleware(settings, **options))
-        verifier.settings.require_signer()
+        Settings.for_middleware(verifier.settings)  # a shared verifier must be pinned too
         self.verifier = verifier
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
@@ -88,7 +88,9 @@ class CognitoAuthWSGIMiddleware:
             return self.app(environ, start_response)
         (oidc_data, access_token, identity), accept = from_environ(environ)
         try:
-            user = self.verifier.authenticate(oidc_data, access_token, identity)
+            user = self.verifier.authenticate(
+                oidc_data, access_token, identity, client_host=environ.get("REMOTE_ADDR")
+            )
         except AuthenticationError as exc:
             refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
             response = Response(refusal.body, status=refusal.status, headers=refusal.headers)

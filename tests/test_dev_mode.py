@@ -1,0 +1,188 @@
+"""Dev mode: a mock user for header-less requests from loopback clients only."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from werkzeug.test import Client
+
+from cognito_auth_middleware import (
+    CognitoAuthMiddleware,
+    CognitoAuthWSGIMiddleware,
+    ConfigurationError,
+    Settings,
+    User,
+    get_user,
+)
+from cognito_auth_middleware.dev_mode import is_loopback
+from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+
+LOCAL = ("127.0.0.1", 50000)
+REMOTE = ("203.0.113.7", 50000)
+
+
+async def whoami(request: Request) -> JSONResponse:
+    user: User = request.state.user
+    return JSONResponse({"sub": user.sub, "email": user.email, "groups": list(user.groups)})
+
+
+def asgi_app(**options: Any) -> CognitoAuthMiddleware:
+    return CognitoAuthMiddleware(Starlette(routes=[Route("/", whoami)]), **options)
+
+
+@pytest.fixture
+def dev_options(key_server: KeyServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)  # no stray dev-mock-user.json from the working directory
+    return key_server.settings(alb_arn=None, dev_mode=True)
+
+
+@pytest.mark.parametrize(
+    ("client", "status"),
+    [
+        pytest.param(LOCAL, 200, id="ipv4-loopback"),
+        pytest.param(("::1", 50000), 200, id="ipv6-loopback"),
+        pytest.param(("127.9.9.9", 50000), 200, id="loopback-range"),
+        pytest.param(REMOTE, 401, id="remote"),
+        pytest.param(("10.0.0.5", 50000), 401, id="private-network"),
+        pytest.param(("testclient", 50000), 401, id="not-an-address"),
+    ],
+)
+def test_mock_user_only_for_loopback_clients(
+    dev_options: dict[str, Any], client: tuple[str, int], status: int
+) -> None:
+    with TestClient(asgi_app(**dev_options), client=client) as http:
+        response = http.get("/")
+    assert response.status_code == status
+    if status == 200:
+        assert response.json() == {
+            "sub": User.create_mock().sub,
+            "email": "dev@example.com",
+            "groups": [],
+        }
+    else:
+        assert response.json()["error"] == "missing_token"
+
+
+def test_present_headers_are_still_verified(
+    dev_options: dict[str, Any], idp: FakeIdentityProvider
+) -> None:
+    with TestClient(asgi_app(**dev_options), client=LOCAL) as http:
+        real = http.get("/", headers=idp.headers(sub="real-user", email="r@example.com"))
+        tampered = idp.headers(sub="real-user")
+        tampered["x-amzn-oidc-data"] = tampered["x-amzn-oidc-data"][:-8] + "AAAAAAA="
+        forged = http.get("/", headers=tampered)
+        half = http.get("/", headers={"x-amzn-oidc-data": idp.mint_alb_token()})
+    assert real.json()["sub"] == "real-user"
+    assert forged.status_code == 401  # never falls back to the mock user
+    assert half.status_code == 401
+
+
+def test_mock_user_from_file_and_from_named_config(
+    dev_options: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "dev-mock-user.json").write_text(
+        json.dumps({"email": "ann@example.com", "sub": "ann", "groups": ["admins"]})
+    )
+    with TestClient(asgi_app(**dev_options), client=LOCAL) as http:
+        assert http.get("/").json() == {
+            "sub": "ann",
+            "email": "ann@example.com",
+            "groups": ["admins"],
+        }
+    named = tmp_path / "other.json"
+    named.write_text(json.dumps({"email": "bob@example.com", "sub": "bob"}))
+    monkeypatch.setenv("COGNITO_AUTH_DEV_CONFIG", str(named))
+    with TestClient(asgi_app(**dev_options), client=LOCAL) as http:
+        assert http.get("/").json()["sub"] == "bob"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(None, "no file", id="missing"),
+        pytest.param("{not json", "not readable JSON", id="not-json"),
+        pytest.param("[1]", "JSON object", id="not-object"),
+        pytest.param('{"colour": "blue"}', "unknown field", id="unknown-field"),
+        pytest.param('{"groups": "admins"}', "groups", id="groups-string"),
+    ],
+)
+def test_bad_mock_user_config_fails_at_start_up(
+    dev_options: dict[str, Any], tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "mock.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigurationError, match=message):
+        asgi_app(**dev_options, dev_config=str(path))
+
+
+def test_dev_mode_is_announced_loudly(
+    dev_options: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"):
+        asgi_app(**dev_options)
+    assert any("DEV MODE IS ON" in record.getMessage() for record in caplog.records)
+
+
+def test_without_dev_mode_alb_arn_is_still_required(key_server: KeyServer) -> None:
+    with pytest.raises(ConfigurationError, match="COGNITO_AUTH_ALB_ARN"):
+        asgi_app(**key_server.settings(alb_arn=None, dev_mode=False))
+
+
+def test_environment_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COGNITO_AUTH_DEV_MODE", "true")
+    assert Settings.load(region="eu-west-2").dev_mode is True
+    monkeypatch.setenv("COGNITO_AUTH_DEV_MODE", "false")
+    assert Settings.load(region="eu-west-2").dev_mode is False
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "status"),
+    [pytest.param("127.0.0.1", 200, id="loopback"), pytest.param("198.51.100.4", 401, id="remote")],
+)
+def test_wsgi_dev_mode(dev_options: dict[str, Any], remote_addr: str, status: int) -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        user = get_user(environ)
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [user.sub.encode() if user else b"none"]
+
+    client = Client(CognitoAuthWSGIMiddleware(app, **dev_options))
+    response = client.get("/", environ_base={"REMOTE_ADDR": remote_addr})
+    assert response.status_code == status
+    if status == 200:
+        assert response.get_data() == User.create_mock().sub.encode()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.255.0.1", True),
+        ("::ffff:10.0.0.1", False),
+        ("0.0.0.0", False),  # noqa: S104 (an address under test, not a bind)
+        ("localhost", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_is_loopback(host: str | None, expected: bool) -> None:
+    assert is_loopback(host) is expected
+
+
+def test_create_mock_builds_a_complete_user() -> None:
+    user = User.create_mock(email="eve@example.org", groups=["a", "b"], name="Eve")
+    assert (user.email_domain, user.groups, user.display_name) == ("example.org", ("a", "b"), "Eve")
+    assert user.issuer == "mock"
+    with pytest.raises(AttributeError, match="immutable"):
+        user.email = "changed@example.org"
