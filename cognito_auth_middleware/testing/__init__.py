@@ -13,7 +13,9 @@ Use it to exercise real verification in your own test suite::
 from .identity import (
     DEFAULT_ALB_ARN,
     DEFAULT_CLIENT_ID,
+    DEFAULT_SUB,
     DEFAULT_USER_POOL_ID,
+    DEFECTS,
     FakeIdentityProvider,
 )
 from .key_server import KeyServer
@@ -21,7 +23,9 @@ from .key_server import KeyServer
 __all__ = [
     "DEFAULT_ALB_ARN",
     "DEFAULT_CLIENT_ID",
+    "DEFAULT_SUB",
     "DEFAULT_USER_POOL_ID",
+    "DEFECTS",
     "FakeIdentityProvider",
     "KeyServer",
 ]

@@ -13,13 +13,34 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-__all__ = ["DEFAULT_ALB_ARN", "DEFAULT_CLIENT_ID", "DEFAULT_USER_POOL_ID", "FakeIdentityProvider"]
+__all__ = [
+    "DEFAULT_ALB_ARN",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_SUB",
+    "DEFAULT_USER_POOL_ID",
+    "DEFECTS",
+    "FakeIdentityProvider",
+]
 
 DEFAULT_ALB_ARN = (
     "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/test-alb/0123456789abcdef"
 )
 DEFAULT_USER_POOL_ID = "eu-west-2_TestPool1"
 DEFAULT_CLIENT_ID = "testclient0123456789"
+DEFAULT_SUB = "11111111-2222-3333-4444-555555555555"
+#: The defects :meth:`FakeIdentityProvider.broken_headers` can introduce.
+DEFECTS = (
+    "expired",
+    "tampered",
+    "wrong_signer",
+    "wrong_client",
+    "other_pool",
+    "spliced",
+    "id_token",
+    "missing_access",
+)
+_DATA = "x-amzn-oidc-data"
+_ACCESS = "x-amzn-oidc-accesstoken"
 
 
 def _b64(data: bytes, *, padded: bool) -> str:
@@ -112,7 +133,7 @@ class FakeIdentityProvider:
     def mint_alb_token(
         self,
         *,
-        sub: str = "11111111-2222-3333-4444-555555555555",
+        sub: str = DEFAULT_SUB,
         email: str | None = "user@example.com",
         username: str | None = None,
         name: str | None = None,
@@ -167,7 +188,7 @@ class FakeIdentityProvider:
     def mint_access_token(
         self,
         *,
-        sub: str = "11111111-2222-3333-4444-555555555555",
+        sub: str = DEFAULT_SUB,
         username: str | None = None,
         groups: Iterable[str] | None = None,
         ttl: float = 3600,
@@ -209,7 +230,7 @@ class FakeIdentityProvider:
     def headers(
         self,
         *,
-        sub: str = "11111111-2222-3333-4444-555555555555",
+        sub: str = DEFAULT_SUB,
         email: str | None = "user@example.com",
         username: str | None = None,
         name: str | None = None,
@@ -227,3 +248,51 @@ class FakeIdentityProvider:
             ),
             "x-amzn-oidc-identity": sub,
         }
+
+    def broken_headers(self, defect: str, *, sub: str = DEFAULT_SUB, **user: Any) -> dict[str, str]:
+        """Headers with one deliberate defect, for negative tests of a protected app.
+
+        Args:
+            defect: One of :data:`DEFECTS`: ``expired`` (ALB token expired an hour ago),
+                ``tampered`` (payload changed after signing), ``wrong_signer`` (signed for
+                another load balancer), ``wrong_client`` (another app client), ``other_pool``
+                (issued by another user pool), ``spliced`` (another user's access token),
+                ``id_token`` (``token_use: id``), ``missing_access`` (no access token).
+            sub, **user: As for :meth:`headers`.
+
+        Example:
+            >>> FakeIdentityProvider().broken_headers("expired")["x-amzn-oidc-identity"]
+            '11111111-2222-3333-4444-555555555555'
+        """
+        if defect not in DEFECTS:
+            raise ValueError(f"unknown defect {defect!r}; known: {', '.join(DEFECTS)}")
+        headers = self.headers(sub=sub, **user)
+        alb: dict[str, Any] = {}
+        access: dict[str, Any] = {}
+        if defect == "expired":
+            headers[_DATA] = self.mint_alb_token(sub=sub, ttl=-3600)
+        elif defect == "tampered":
+            head, payload, signature = headers[_DATA].split(".")
+            claims = json.loads(base64.urlsafe_b64decode(payload))
+            claims["email"] = "someone.else@example.com"
+            headers[_DATA] = ".".join((head, _b64(_json(claims), padded=True), signature))
+        elif defect == "wrong_signer":
+            alb = {"header": {"signer": self.alb_arn.rsplit("/", 1)[0] + "/ffffffffffffffff"}}
+        elif defect == "wrong_client":
+            alb = {"header": {"client": "another-client"}}
+            access = {"claims": {"client_id": "another-client"}}
+        elif defect == "other_pool":
+            other = self.issuer.rsplit("_", 1)[0] + "_OtherPool"
+            alb = {"header": {"iss": other}, "claims": {"iss": other}}
+            access = {"claims": {"iss": other}}
+        elif defect == "spliced":
+            headers[_ACCESS] = self.mint_access_token(sub=sub + "-someone-else")
+        elif defect == "id_token":
+            access = {"claims": {"token_use": "id"}}
+        elif defect == "missing_access":
+            del headers[_ACCESS]
+        if alb:
+            headers[_DATA] = self.mint_alb_token(sub=sub, **alb)
+        if access:
+            headers[_ACCESS] = self.mint_access_token(sub=sub, **access)
+        return headers
