@@ -7,7 +7,8 @@ suite can use them without imports::
         app = FastAPI()
         app.add_middleware(CognitoAuthMiddleware, **cognito_settings)
         with TestClient(app) as client:
-            assert client.get("/", headers=cognito_headers(email="a@example.com")).status_code == 200
+            response = client.get("/", headers=cognito_headers(email="a@example.com"))
+            assert response.status_code == 200
 
 Fixtures:
     cognito_idp: a :class:`FakeIdentityProvider` (session-wide: key generation takes a moment).
