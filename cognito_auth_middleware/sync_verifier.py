@@ -90,7 +90,7 @@ class Verifier(DriverBase):
             call.done.wait(self._timeout * 3)
             return resume(flow, call.result)
         try:
-            call.result = self._get(url)
+            call.result = self.fetch(url)
             call.done.set()
             return resume(flow, call.result)
         finally:
@@ -101,7 +101,8 @@ class Verifier(DriverBase):
                 if self._inflight.get(url) is call:
                     del self._inflight[url]
 
-    def _get(self, url: str) -> FetchResult:
+    def fetch(self, url: str) -> FetchResult:
+        """GET a key URL with the configured timeouts and size cap; never raises."""
         try:
             with self._client.stream("GET", url) as response:
                 body = BodyCollector(response)

@@ -1,0 +1,86 @@
+"""The ``cognito-auth-middleware`` command: ``inspect`` (and ``demo``).
+
+``cognito-auth-middleware inspect --request saved.txt`` decodes the ALB headers of a saved
+request and checks them stage by stage against the configuration (flags, or the
+``COGNITO_AUTH_*`` environment), for debugging a real deployment. It never prints a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .diagnose import ACCESS_TOKEN, IDENTITY, OIDC_DATA, diagnose, read_saved_request, report
+from .exceptions import ConfigurationError
+from .sync_verifier import Verifier
+
+__all__ = ["main"]
+
+_SETTINGS_FLAGS = (
+    ("--alb-arn", "alb_arn", "ARN of the load balancer (repeatable)"),
+    ("--user-pool-id", "user_pool_id", "the Cognito user pool id"),
+    ("--client-id", "client_id", "the app client id (repeatable)"),
+    ("--region", "region", "AWS region"),
+    ("--alb-key-url", "alb_key_url", "base URL of the ALB public keys"),
+    ("--jwks-url", "jwks_url", "URL of the pool's JWKS"),
+    ("--leeway", "leeway", "seconds of clock skew tolerated"),
+)
+
+
+def _inspect_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "inspect",
+        help="decode ALB headers and check each stage of the trust chain",
+        description="Settings not given as flags come from COGNITO_AUTH_* variables.",
+    )
+    parser.add_argument("--request", metavar="FILE", help="a saved request ('-' for stdin)")
+    parser.add_argument("--oidc-data", help="the x-amzn-oidc-data header value")
+    parser.add_argument("--access-token", help="the x-amzn-oidc-accesstoken header value")
+    parser.add_argument("--identity", help="the x-amzn-oidc-identity header value")
+    for flag, dest, text in _SETTINGS_FLAGS:
+        repeat = dest in ("alb_arn", "client_id")
+        parser.add_argument(flag, dest=dest, help=text, action="append" if repeat else "store")
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    headers: dict[str, str] = {}
+    if args.request:
+        with open(args.request if args.request != "-" else 0, encoding="utf-8") as source:
+            headers = read_saved_request(source.read())
+    for name, value in ((OIDC_DATA, args.oidc_data), (ACCESS_TOKEN, args.access_token)):
+        if value:
+            headers[name] = value
+    if args.identity:
+        headers[IDENTITY] = args.identity
+    options = {dest: getattr(args, dest) for _, dest, _ in _SETTINGS_FLAGS}
+    try:
+        verifier = Verifier(**{k: v for k, v in options.items() if v is not None})
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return 0 if report(diagnose(headers, verifier)) else 1
+    finally:
+        verifier.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cognito-auth-middleware`` command."""
+    parser = argparse.ArgumentParser(prog="cognito-auth-middleware")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _inspect_parser(commands)
+    commands.add_parser("demo", help="run the local demo (see the README's Quick start)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "demo":
+        from .demo import main as demo
+
+        return demo(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return _inspect(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
