@@ -1,4 +1,4 @@
-"""The ``cognito-auth-middleware`` command: ``inspect`` (and ``demo``).
+"""The ``cognito-auth-middleware`` command: ``inspect``, ``emulate`` and ``demo``.
 
 ``cognito-auth-middleware inspect --request saved.txt`` decodes the ALB headers of a saved
 request and checks them stage by stage against the configuration (flags, or the
@@ -66,11 +66,35 @@ def _inspect(args: argparse.Namespace) -> int:
         verifier.close()
 
 
+def _emulate_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "emulate",
+        help="run a local ALB emulator (reverse proxy adding signed headers) in front of an app",
+    )
+    parser.add_argument(
+        "--upstream", required=True, help="the app's URL, e.g. http://127.0.0.1:8000"
+    )
+    parser.add_argument("--user", default="user@example.com", help="email of the signed-in user")
+    parser.add_argument("--groups", default="", help="the user's groups, comma-separated")
+    parser.add_argument("--name", default=None, help="the user's display name")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    parser.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from .emulator import EmulatedUser, run
+
+    groups = tuple(group.strip() for group in args.groups.split(",") if group.strip())
+    run(args.upstream, EmulatedUser(args.user, groups, args.name), host=args.host, port=args.port)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cognito-auth-middleware`` command."""
     parser = argparse.ArgumentParser(prog="cognito-auth-middleware")
     commands = parser.add_subparsers(dest="command", required=True)
     _inspect_parser(commands)
+    _emulate_parser(commands)
     commands.add_parser("demo", help="run the local demo (see the README's Quick start)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
@@ -79,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return _inspect(args)
+    return _emulate(args) if args.command == "emulate" else _inspect(args)
 
 
 if __name__ == "__main__":

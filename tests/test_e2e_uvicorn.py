@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,9 +26,8 @@ from websockets.sync.client import connect
 
 from cognito_auth_middleware import CognitoAuthMiddleware
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from tests.servers import serve
 
-STARTUP_TIMEOUT = 10.0
-SHUTDOWN_TIMEOUT = 10.0
 CLIENT_TIMEOUT = 10.0
 
 
@@ -96,33 +92,6 @@ def build_app(options: dict[str, Any], probe: Probe) -> ASGIApp:
             return
 
     return CognitoAuthMiddleware(api, **options)
-
-
-@contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Run ``app`` under a real uvicorn server in a thread; yield ``127.0.0.1:<port>``."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    address = f"127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn exited during startup")
-            if time.monotonic() > deadline:
-                raise TimeoutError("uvicorn did not start")
-            time.sleep(0.01)
-        yield address
-    finally:
-        server.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not shut down"
 
 
 @pytest.fixture

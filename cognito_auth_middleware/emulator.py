@@ -1,0 +1,384 @@
+"""A local stand-in for the ALB: ``cognito-auth-middleware emulate --upstream URL``.
+
+It runs a reverse proxy on loopback in front of your app and does what the ALB does after a
+sign-in: strips any ``x-amzn-oidc-*`` header the client sent and adds freshly signed ones for
+the current user, for ordinary requests (bodies streamed both ways) and WebSockets. It also
+serves the public keys your app must trust, so the app runs with real verification:
+
+* ``/_emulator/sign-in``: a page to switch user and groups (kept in a cookie);
+* ``/_emulator/alb-keys/{kid}`` and ``/_emulator/jwks.json``: the keys.
+
+Configure the app with the settings the command prints (``COGNITO_AUTH_ALB_ARN``,
+``..._USER_POOL_ID``, ``..._CLIENT_ID``, ``..._ALB_KEY_URL``, ``..._JWKS_URL``). For local
+development only: anyone who reaches the emulator can choose to be anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import html
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from starlette.types import Message, Receive, Scope, Send
+
+from .testing import FakeIdentityProvider
+
+__all__ = ["EmulatedUser", "Emulator"]
+
+PREFIX = "/_emulator"
+COOKIE = "cognito_emulator_user"
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
+_WS_HANDSHAKE = frozenset(
+    {
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-accept",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EmulatedUser:
+    """Who the emulator signs requests for."""
+
+    email: str
+    groups: tuple[str, ...] = ()
+    name: str | None = None
+
+    @property
+    def sub(self) -> str:
+        """A stable ``sub`` per email address, as Cognito keeps one per user."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailto:{self.email.lower()}"))
+
+    def to_cookie(self) -> str:
+        """The user as a cookie value."""
+        document = {"email": self.email, "groups": list(self.groups), "name": self.name}
+        return base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
+
+    @classmethod
+    def from_cookie(cls, value: str) -> EmulatedUser | None:
+        """The user stored by :meth:`to_cookie`, or ``None`` if the value is not one."""
+        try:
+            document = json.loads(base64.urlsafe_b64decode(value.encode()))
+            groups = tuple(str(group) for group in document.get("groups") or ())
+            return cls(str(document["email"]), groups, document.get("name"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
+def _cookies(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in headers:
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, item = part.strip().partition("=")
+                found[key] = item
+    return found
+
+
+@dataclass
+class Emulator:
+    """The emulator as an ASGI app (serve it with uvicorn on 127.0.0.1).
+
+    Args:
+        upstream: Base URL of the protected app, e.g. ``http://127.0.0.1:8000``.
+        user: Who is signed in until someone uses the sign-in page.
+        public_url: The emulator's own base URL (for the key URLs it prints).
+        idp: The keys to sign with (fresh ones by default).
+    """
+
+    upstream: str
+    user: EmulatedUser
+    public_url: str = "http://127.0.0.1:9000"
+    idp: FakeIdentityProvider = field(default_factory=FakeIdentityProvider)
+
+    def __post_init__(self) -> None:
+        self.upstream = self.upstream.rstrip("/")
+        self._client: httpx.AsyncClient | None = None
+
+    def app_settings(self) -> dict[str, str]:
+        """The ``COGNITO_AUTH_*`` variables the protected app needs to trust this emulator."""
+        return {
+            "COGNITO_AUTH_ALB_ARN": self.idp.alb_arn,
+            "COGNITO_AUTH_USER_POOL_ID": self.idp.user_pool_id,
+            "COGNITO_AUTH_CLIENT_ID": self.idp.client_id,
+            "COGNITO_AUTH_ALB_KEY_URL": f"{self.public_url}{PREFIX}/alb-keys",
+            "COGNITO_AUTH_JWKS_URL": f"{self.public_url}{PREFIX}/jwks.json",
+        }
+
+    def signed_headers(self, user: EmulatedUser) -> list[tuple[bytes, bytes]]:
+        """Freshly signed ALB headers for ``user``."""
+        headers = self.idp.headers(
+            sub=user.sub, email=user.email, name=user.name, groups=list(user.groups), ttl=120
+        )
+        return [(name.encode(), value.encode()) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["path"].startswith(PREFIX + "/"):
+            await self._own_page(scope, receive, send)
+        elif scope["type"] == "http":
+            await self._proxy_http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._proxy_websocket(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._client = _upstream_client()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._client is not None:
+                    await self._client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _current_user(self, scope: Scope) -> EmulatedUser:
+        cookie = _cookies(scope["headers"]).get(COOKIE)
+        return (EmulatedUser.from_cookie(cookie) if cookie else None) or self.user
+
+    def _forward_headers(
+        self, scope: Scope, *, websocket: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        dropped = _HOP_BY_HOP | (_WS_HANDSHAKE if websocket else frozenset())
+        kept = [
+            (name, value)
+            for name, value in scope["headers"]
+            if not name.startswith(b"x-amzn-oidc-") and name.decode("latin-1") not in dropped
+        ]
+        client = scope.get("client")
+        if client:
+            kept.append((b"x-forwarded-for", client[0].encode()))
+        kept.append((b"x-forwarded-proto", b"http"))
+        return kept + self.signed_headers(self._current_user(scope))
+
+    def _target(self, scope: Scope, scheme: str = "http") -> str:
+        base = self.upstream if scheme == "http" else "ws" + self.upstream[len("http") :]
+        query = scope.get("query_string", b"").decode("latin-1")
+        path: str = scope["path"]
+        return base + path + (f"?{query}" if query else "")
+
+    async def _proxy_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def body() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                yield message.get("body", b"")
+                if not message.get("more_body", False):
+                    return
+
+        if self._client is None:  # served without lifespan events
+            self._client = _upstream_client()
+        client = self._client
+        has_body = any(
+            name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"]
+        )
+        request = client.build_request(
+            scope["method"],
+            self._target(scope),
+            headers=self._forward_headers(scope),
+            content=body() if has_body else None,
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            await _plain(send, 502, f"the emulator cannot reach {self.upstream}: {exc}")
+            return
+        try:
+            headers = [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in response.headers.multi_items()
+                if name.lower() not in _HOP_BY_HOP
+            ]
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": headers}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def _proxy_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+        if (await receive())["type"] != "websocket.connect":
+            return
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in self._forward_headers(scope, websocket=True)
+        ]
+        try:
+            upstream = await connect(
+                self._target(scope, "ws"), additional_headers=headers, proxy=None
+            )
+        except InvalidStatus as exc:
+            # The app refused the handshake (as the middleware does without valid headers).
+            code = 1008 if exc.response.status_code in (401, 403) else 1011
+            await send({"type": "websocket.close", "code": code})
+            return
+        except (OSError, TimeoutError):
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send({"type": "websocket.accept"})
+
+        async def client_to_upstream() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    await upstream.close()
+                    return
+                data = message.get("text")
+                await upstream.send(data if data is not None else message.get("bytes") or b"")
+
+        async def upstream_to_client() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for data in upstream:
+                    key = "text" if isinstance(data, str) else "bytes"
+                    await send({"type": "websocket.send", key: data})
+            await send({"type": "websocket.close", "code": upstream.close_code or 1000})
+
+        tasks = [
+            asyncio.ensure_future(client_to_upstream()),
+            asyncio.ensure_future(upstream_to_client()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await upstream.close()
+
+    async def _own_page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        path = scope["path"][len(PREFIX) :]
+        if path == "/jwks.json":
+            await _respond(send, 200, json.dumps(self.idp.jwks()).encode(), "application/json")
+        elif path.startswith("/alb-keys/"):
+            if path[len("/alb-keys/") :] == self.idp.alb_kid:
+                await _respond(send, 200, self.idp.alb_public_pem(), "application/x-pem-file")
+            else:
+                await _plain(send, 404, "no such key")
+        elif path == "/sign-in" and scope["method"] == "POST":
+            await self._sign_in(receive, send)
+        elif path == "/sign-in":
+            page = _sign_in_page(self._current_user(scope), self.upstream)
+            await _respond(send, 200, page.encode(), "text/html; charset=utf-8")
+        else:
+            await _plain(send, 404, "not found")
+
+    async def _sign_in(self, receive: Receive, send: Send) -> None:
+        form = b""
+        while True:
+            message: Message = await receive()
+            form += message.get("body", b"")
+            if not message.get("more_body", False) or len(form) > 65536:
+                break
+        fields = parse_qs(form.decode("utf-8", "replace"))
+        email = (fields.get("email") or [""])[0].strip()
+        if "@" not in email:
+            await _plain(send, 400, "an email address is required")
+            return
+        groups = tuple(g.strip() for g in (fields.get("groups") or [""])[0].split(",") if g.strip())
+        name = (fields.get("name") or [""])[0].strip() or None
+        user = EmulatedUser(email, groups, name)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", b"/"),
+                    (b"set-cookie", f"{COOKIE}={user.to_cookie()}; Path=/; SameSite=Lax".encode()),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _upstream_client() -> httpx.AsyncClient:
+    # Like the ALB: a bounded connect, and an idle read timeout of 60 s (its default).
+    return httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10), follow_redirects=False)
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    await _respond(send, status, text.encode(), "text/plain; charset=utf-8")
+
+
+def _sign_in_page(user: EmulatedUser, upstream: str) -> str:
+    value = html.escape
+    return f"""<!doctype html><html lang=en><meta charset=utf-8>
+<title>ALB emulator: sign in</title>
+<body style="font-family:system-ui,sans-serif;max-width:36em;margin:3em auto">
+<h1>ALB emulator</h1>
+<p>Signed in as <strong id=current>{value(user.email)}</strong>
+(groups: <span id=current-groups>{value(", ".join(user.groups) or "none")}</span>).
+Requests are forwarded to <code>{value(upstream)}</code> with freshly signed ALB headers.</p>
+<form method=post action="{PREFIX}/sign-in">
+<p><label>Email <input name=email id=email value="{value(user.email)}" required></label></p>
+<p><label>Name <input name=name id=name value="{value(user.name or "")}"></label></p>
+<p><label>Groups (comma-separated)
+<input name=groups id=groups value="{value(", ".join(user.groups))}"></label></p>
+<p><button type=submit id=sign-in>Sign in</button></p>
+</form>
+<p><a href="/">Go to the app</a></p>
+</body></html>"""
+
+
+def run(upstream: str, user: EmulatedUser, *, host: str = "127.0.0.1", port: int = 9000) -> None:
+    """Serve the emulator on a loopback address until interrupted, printing the app's settings."""
+    from .dev_mode import is_loopback
+
+    if not is_loopback(host):
+        raise SystemExit(f"the emulator only listens on loopback addresses, not {host!r}")
+    try:
+        import uvicorn
+    except ImportError:
+        raise SystemExit(
+            "the emulator needs uvicorn and websockets: pip install uvicorn websockets"
+        ) from None
+    parsed = urlsplit(upstream)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SystemExit(f"--upstream must be an http(s) URL, got {upstream!r}")
+    emulator = Emulator(upstream, user, public_url=f"http://{host}:{port}")
+    print(f"ALB emulator on http://{host}:{port} -> {upstream}")
+    print(f"Sign in / switch user: http://{host}:{port}{PREFIX}/sign-in")
+    print("Start your app with:")
+    for name, value in emulator.app_settings().items():
+        print(f"  export {name}={value}")
+    uvicorn.run(emulator, host=host, port=port, log_level="warning", lifespan="on")

@@ -1,0 +1,88 @@
+"""A protected sample app behind the ALB emulator, both under real uvicorn servers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from cognito_auth_middleware import CognitoAuthMiddleware, User
+from cognito_auth_middleware.emulator import EmulatedUser, Emulator
+from tests.servers import bind_loopback, serve
+
+
+async def home(request: Request) -> Response:
+    user: User = request.state.user
+    groups = ", ".join(user.groups) or "none"
+    return HTMLResponse(
+        f"<h1 id=who>Signed in as {user.email}</h1><p id=groups>Groups: {groups}</p>"
+    )
+
+
+@requires("admins")
+async def admin(request: Request) -> Response:
+    return HTMLResponse(f"<h1 id=admin>Admin area for {request.state.user.email}</h1>")
+
+
+async def digest(request: Request) -> Response:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+    return JSONResponse({"size": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+
+
+async def stream(request: Request) -> Response:
+    async def chunks() -> AsyncIterator[bytes]:
+        for n in range(100):
+            yield f"{n:04d}".encode() * 256
+
+    return StreamingResponse(chunks())
+
+
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    user: User = websocket.state.user
+    async for text in websocket.iter_text():
+        await websocket.send_text(f"{user.email}: {text}")
+
+
+@dataclass
+class Stack:
+    """The emulator's URL (what a browser talks to) and the emulator itself."""
+
+    url: str
+    emulator: Emulator
+
+
+@contextmanager
+def emulated_stack(user: EmulatedUser) -> Iterator[Stack]:
+    """Start the sample app and the emulator in front of it; yield the emulator's URL."""
+    app_socket, emulator_socket = bind_loopback(), bind_loopback()
+    upstream = f"http://127.0.0.1:{app_socket.getsockname()[1]}"
+    public = f"http://127.0.0.1:{emulator_socket.getsockname()[1]}"
+    emulator = Emulator(upstream, user, public_url=public)
+    settings: dict[str, Any] = {
+        name.removeprefix("COGNITO_AUTH_").lower(): value
+        for name, value in emulator.app_settings().items()
+    }
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/admin", admin),
+            Route("/digest", digest, methods=["POST"]),
+            Route("/stream", stream),
+            WebSocketRoute("/ws", echo),
+        ]
+    )
+    protected = CognitoAuthMiddleware(app, **settings)
+    with serve(protected, app_socket), serve(emulator, emulator_socket):
+        yield Stack(public, emulator)

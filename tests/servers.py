@@ -1,0 +1,48 @@
+"""Real servers for end-to-end tests: uvicorn in a thread, on a socket bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.types import ASGIApp
+
+STARTUP_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 10.0
+
+
+def bind_loopback() -> socket.socket:
+    """A listening-ready socket on a free port of 127.0.0.1 (know the port before serving)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serve(app: ASGIApp, sock: socket.socket | None = None) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn server in a thread; yield ``127.0.0.1:<port>``."""
+    sock = sock or bind_loopback()
+    address = f"127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn exited during startup")
+            if time.monotonic() > deadline:
+                raise TimeoutError("uvicorn did not start")
+            time.sleep(0.01)
+        yield address
+    finally:
+        server.should_exit = True
+        thread.join(SHUTDOWN_TIMEOUT)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not shut down"

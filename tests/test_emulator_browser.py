@@ -1,0 +1,73 @@
+"""The emulator in a real browser: sign in as one user, see their page; switch, see the 403.
+
+Headless Chromium (Debian's package) driven by Playwright. CI installs Chromium (.ci/run); on a
+machine without it the test is skipped, except under CI, where a missing browser fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from cognito_auth_middleware.emulator import EmulatedUser
+from tests.emulated_stack import Stack, emulated_stack
+
+CI = bool(os.environ.get("CI"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and not CI:
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+if CI:
+    from playwright import sync_api  # under CI a missing Playwright must fail, not skip
+else:
+    sync_api = pytest.importorskip("playwright.sync_api")
+
+# Without the background-networking flags Chromium keeps trying hosts this machine cannot reach.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with emulated_stack(EmulatedUser("alice@example.com", ("admins",))) as running:
+        yield running
+
+
+def test_switching_users_in_a_browser(stack: Stack) -> None:
+    assert CHROMIUM is not None, "CI must install Chromium"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{stack.url}/_emulator/sign-in")
+            page.fill("#email", "carol@example.com")
+            page.fill("#groups", "admins")
+            page.click("#sign-in")
+            page.wait_for_url(f"{stack.url}/")
+            assert page.inner_text("#who") == "Signed in as carol@example.com"
+            page.goto(f"{stack.url}/admin")
+            assert page.inner_text("#admin") == "Admin area for carol@example.com"
+
+            page.goto(f"{stack.url}/_emulator/sign-in")
+            page.fill("#email", "dave@example.com")
+            page.fill("#groups", "")
+            page.click("#sign-in")
+            page.wait_for_url(f"{stack.url}/")
+            assert page.inner_text("#who") == "Signed in as dave@example.com"
+            assert page.inner_text("#groups") == "Groups: none"
+            response = page.goto(f"{stack.url}/admin")
+            assert response is not None
+            assert response.status == 403
+        finally:
+            browser.close()
