@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.authentication import AuthCredentials
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .async_verifier import AsyncVerifier
@@ -77,7 +77,14 @@ class CognitoAuthMiddleware:
         self._redirect_url = verifier.settings.redirect_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or self._excluded(_route_path(scope)):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self._excluded(_route_path(scope)):
+            # As Starlette's AuthenticationMiddleware does for anonymous requests, so that
+            # request.user works and @requires refuses (403) instead of failing (500).
+            scope["user"] = UnauthenticatedUser()
+            scope["auth"] = AuthCredentials()
             await self.app(scope, receive, send)
             return
         accept = ""

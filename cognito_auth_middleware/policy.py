@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from .exceptions import AccessDeniedError
+from collections.abc import Callable
+
+from .exceptions import AccessDeniedError, ConfigurationError
 from .settings import Settings
 from .user import User
 
-__all__ = ["authorize"]
+__all__ = ["authorize", "group_check"]
 
 
 def authorize(user: User, settings: Settings) -> None:
@@ -41,3 +43,26 @@ def authorize(user: User, settings: Settings) -> None:
             )
             + " is required"
         )
+
+
+def group_check(groups: tuple[str, ...], require_all: bool) -> Callable[[User], None]:
+    """A per-route check raising ``AccessDeniedError`` unless a user is in any (all) of ``groups``.
+
+    Used by the framework integrations' "groups required" decorators and dependencies.
+
+    Raises:
+        ConfigurationError: no group was named (at decoration time).
+    """
+    if not groups:
+        raise ConfigurationError("name at least one group to require")
+    needed = "all" if require_all else "one"
+
+    def check(user: User) -> None:
+        member = map(user.is_in, groups)
+        if not (all(member) if require_all else any(member)):
+            raise AccessDeniedError(
+                f"user is not allowed here: membership of {needed} of the groups "
+                f"{list(groups)!r} is required"
+            )
+
+    return check

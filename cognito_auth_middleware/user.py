@@ -193,6 +193,10 @@ class User:
         for slot in User.__slots__:
             object.__setattr__(self, slot, getattr(other, slot))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Immutable objects need an explicit recipe to be pickled (Gradio, multiprocessing).
+        return (User.from_claims, (dict(self._oidc_claims), dict(self._access_claims)))
+
     def __setattr__(self, name: str, value: object) -> None:
         # One User may serve many requests of the same session: it must not be changed.
         raise AttributeError(f"User is immutable; cannot set {name!r}")

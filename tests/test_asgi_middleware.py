@@ -13,9 +13,8 @@ import os
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -28,6 +27,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cognito_auth_middleware import CognitoAuthMiddleware, ConfigurationError, Settings
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+
+if TYPE_CHECKING:
+    # What Starlette's TestClient is typed to return (it runs on httpx2 when installed).
+    from httpx2 import Response
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for httpx2 when only httpx is installed; the client works the same.
@@ -183,7 +186,7 @@ def sent_tokens(headers: Iterable[tuple[str, str]] | dict[str, str]) -> list[str
     return [value for name, value in items if name in (DATA, ACCESS)]
 
 
-def assert_no_token_text(response: httpx.Response, tokens: Iterable[str]) -> None:
+def assert_no_token_text(response: Response, tokens: Iterable[str]) -> None:
     """Neither the body nor any header of the answer contains a token or one of its segments."""
     surfaces = [response.content.decode("latin-1")]
     surfaces += [f"{name}: {value}" for name, value in response.headers.multi_items()]
@@ -195,7 +198,7 @@ def assert_no_token_text(response: httpx.Response, tokens: Iterable[str]) -> Non
                 assert piece not in surface
 
 
-def assert_json_refusal(response: httpx.Response, status: int, code: str) -> None:
+def assert_json_refusal(response: Response, status: int, code: str) -> None:
     assert response.status_code == status
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["content-type"] == "application/json"

@@ -165,3 +165,16 @@ def test_user_claims_are_copies_and_repr_is_readable(idp: FakeIdentityProvider) 
 def test_user_rejects_wrong_claim_types(claims: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidTokenError, match=field):
         User.from_claims(claims, {})
+
+
+def test_user_survives_pickling() -> None:
+    import pickle
+
+    user = User.create_mock(email="p@example.com", groups=["g"])
+    copy = pickle.loads(pickle.dumps(user))  # noqa: S301 (our own object)
+    assert (copy.email, copy.groups, copy.sub, copy.issuer) == (
+        user.email,
+        user.groups,
+        user.sub,
+        user.issuer,
+    )

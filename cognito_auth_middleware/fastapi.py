@@ -1,0 +1,196 @@
+"""FastAPI integration: the verified user as a dependency, with or without the middleware.
+
+With :class:`~cognito_auth_middleware.CognitoAuthMiddleware` in front of the app every request
+is already verified, and :func:`current_user` hands the user to a route::
+
+    app.add_middleware(CognitoAuthMiddleware)               # COGNITO_AUTH_* from the environment
+
+    @app.get("/me")
+    def me(user: Annotated[User, Depends(current_user)]) -> dict[str, str]: ...
+
+Without the middleware, :class:`CognitoAuth` protects chosen routes itself (and reuses the
+middleware's result where there is one)::
+
+    auth = CognitoAuth()                                    # cheap: keys are fetched on first use
+
+    @app.get("/me")
+    async def me(user: Annotated[User, Depends(auth.user)]) -> dict[str, str]: ...
+
+    @app.get("/admin", dependencies=[Depends(auth.require_groups("admins"))])
+    async def admin() -> dict[str, str]: ...
+
+Refusals come from the package's one table (``responses.error_response``) and are raised as
+``HTTPException``: the same status, ``Cache-Control: no-store`` and (on 503) ``Retry-After``, and
+``{"detail": {"error": code, "message": ...}}`` as the body, FastAPI's shape for errors.
+
+Security: like the middleware, this trusts nothing a client sends; it is only useful if the app
+is reachable solely through the ALB named in ``alb_arn``, which strips client-supplied
+``x-amzn-oidc-*`` headers. Routes without the dependency are not protected.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the annotations of the
+# dependencies defined below at run time, and ``Annotated[User, Depends(self.user)]`` names a
+# local that a string annotation could not resolve.
+
+import json
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+try:
+    from fastapi import Depends, HTTPException, Request
+except ImportError as exc:  # pragma: no cover - exercised by a test that hides fastapi
+    raise ImportError(
+        "cognito_auth_middleware.fastapi needs FastAPI: pip install fastapi "
+        "(or pip install 'cognito-auth-middleware[integrations]')"
+    ) from exc
+
+from .async_verifier import AsyncVerifier
+from .exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
+    MissingTokenError,
+)
+from .headers import from_asgi
+from .policy import group_check
+from .responses import error_response
+from .settings import Settings
+from .user import User
+
+__all__ = ["CognitoAuth", "current_user"]
+
+# The table's headers that still mean something on FastAPI's own JSON error response.
+_KEPT_HEADERS = ("cache-control", "retry-after")
+
+
+def _http_exception(exc: AuthenticationError) -> HTTPException:
+    """The refusal of ``exc`` from the one table, as FastAPI's ``HTTPException``."""
+    refusal = error_response(exc, accept="")  # JSON: a dependency answers API clients
+    payload = json.loads(refusal.body)
+    return HTTPException(
+        status_code=refusal.status,
+        detail={"error": payload["error"], "message": payload["message"]},
+        headers={name: value for name, value in refusal.headers if name in _KEPT_HEADERS},
+    )
+
+
+def _verified_user(request: Request) -> User | None:
+    user = getattr(request.state, "user", None)
+    return user if isinstance(user, User) else None
+
+
+def current_user(request: Request) -> User:
+    """FastAPI dependency: the user ``CognitoAuthMiddleware`` verified for this request.
+
+    Raises:
+        HTTPException: 401 ``missing_token`` if the request carries no verified user (the
+            middleware is not installed, or the path is one of its ``exclude_paths``).
+
+    Example:
+        >>> @app.get("/me")                                          # doctest: +SKIP
+        ... def me(user: Annotated[User, Depends(current_user)]) -> dict[str, str | None]:
+        ...     return {"email": user.email}
+    """
+    user = _verified_user(request)
+    if user is None:
+        raise _http_exception(
+            MissingTokenError("no verified sign-in for this request (path not authenticated)")
+        )
+    return user
+
+
+class CognitoAuth:
+    """FastAPI dependencies that verify the ALB headers of the routes that use them.
+
+    One instance per app: it owns an :class:`AsyncVerifier` (and its key cache), built on first
+    use so that creating the instance at import time costs only the validation of its settings.
+    ``exclude_paths`` does not apply: a route is protected exactly when it uses a dependency.
+
+    Args:
+        settings: A ready :class:`Settings`; if omitted it is built from ``options`` and the
+            ``COGNITO_AUTH_*`` environment variables.
+        verifier: Share an :class:`AsyncVerifier` (and its key cache), e.g. the middleware's.
+        **options: Any settings keyword, as for ``CognitoAuthMiddleware``.
+
+    Raises:
+        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+
+    Example:
+        >>> auth = CognitoAuth()                                     # doctest: +SKIP
+        >>> @app.get("/me")
+        ... async def me(user: Annotated[User, Depends(auth.user)]) -> dict[str, str]:
+        ...     return {"sub": user.sub}
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        verifier: AsyncVerifier | None = None,
+        **options: Any,
+    ) -> None:
+        # Refused here, at start-up, rather than on the first request.
+        self.settings = Settings.for_middleware(
+            verifier.settings if verifier is not None else settings, **options
+        )
+        self._verifier = verifier
+        self._lock = threading.Lock()
+
+    @property
+    def verifier(self) -> AsyncVerifier:
+        """The verifier, built on first use (loading CA certificates takes a moment)."""
+        verifier = self._verifier
+        if verifier is None:
+            with self._lock:
+                if self._verifier is None:
+                    self._verifier = AsyncVerifier(self.settings)
+                verifier = self._verifier
+        return verifier
+
+    async def user(self, request: Request) -> User:
+        """FastAPI dependency: the verified user of this request.
+
+        The middleware's result is reused when it ran; otherwise the request's headers are
+        verified here and the user is stored at ``request.state.user``.
+
+        Raises:
+            HTTPException: 401, 403 or 503 from the package's table, with its headers.
+        """
+        user = _verified_user(request)
+        if user is not None:
+            return user
+        try:
+            (oidc_data, access_token, identity), _ = from_asgi(request.scope["headers"])
+            user = await self.verifier.authenticate(
+                oidc_data,
+                access_token,
+                identity,
+                client_host=request.client.host if request.client else None,  # dev mode only
+            )
+        except AuthenticationError as exc:
+            raise _http_exception(exc) from exc
+        request.state.user = user
+        return user
+
+    def require_groups(
+        self, *groups: str, require_all: bool = False
+    ) -> Callable[..., Awaitable[User]]:
+        """A dependency admitting users in any of ``groups`` (all of them with ``require_all``).
+
+        Raises:
+            ConfigurationError: no group was named.
+
+        Example:
+            >>> @app.get("/admin", dependencies=[Depends(auth.require_groups("admins"))])
+            ... async def admin() -> str: ...                        # doctest: +SKIP
+        """
+        check = group_check(groups, require_all)
+
+        async def dependency(user: Annotated[User, Depends(self.user)]) -> User:
+            try:
+                check(user)
+            except AccessDeniedError as exc:
+                raise _http_exception(exc) from exc
+            return user
+
+        return dependency

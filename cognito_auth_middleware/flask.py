@@ -1,0 +1,211 @@
+"""Flask integration: the verified user of the current request, and decorators that require one.
+
+With :class:`~cognito_auth_middleware.CognitoAuthWSGIMiddleware` in front of the app every
+request is already verified; :func:`current_user` reads the result and :func:`groups_required`
+narrows a view to some Cognito groups::
+
+    app.wsgi_app = CognitoAuthWSGIMiddleware(app.wsgi_app)  # COGNITO_AUTH_* from the environment
+
+    @app.get("/admin")
+    @groups_required("admins")
+    def admin() -> str:
+        return f"hello {current_user().email}"
+
+Without the middleware, :class:`CognitoAuth` protects chosen views itself::
+
+    auth = CognitoAuth()                                    # cheap: keys are fetched on first use
+
+    @app.get("/me")
+    @auth.login_required
+    def me() -> dict[str, str]: ...
+
+Refusals are the package's one table (``responses.error_response``), so a view answers exactly
+as the middleware would: JSON for API clients, an HTML page (or the ``redirect_url``) for
+browsers, ``Cache-Control: no-store``, ``Retry-After`` on 503. The decorators go below the route
+decorator and wrap synchronous views.
+
+Security: this trusts nothing a client sends; it is only useful if the app is reachable solely
+through the ALB named in ``alb_arn``, which strips client-supplied ``x-amzn-oidc-*`` headers.
+Views without a decorator are not protected unless the middleware is installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+try:
+    from flask import Response, request
+except ImportError as exc:  # pragma: no cover - exercised by a test that hides flask
+    raise ImportError(
+        "cognito_auth_middleware.flask needs Flask: pip install flask "
+        "(or pip install 'cognito-auth-middleware[integrations]')"
+    ) from exc
+
+from .exceptions import (
+    AuthenticationError,
+    MissingTokenError,
+)
+from .headers import from_environ
+from .policy import group_check
+from .responses import error_response
+from .settings import Settings
+from .sync_verifier import Verifier
+from .user import User
+from .wsgi import ENVIRON_KEY, get_user
+
+__all__ = ["CognitoAuth", "current_user", "groups_required"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def current_user() -> User | None:
+    """The verified user of the current Flask request, or ``None`` if there is none.
+
+    ``None`` means the request was not verified: an excluded path of the middleware, or a view
+    that neither the middleware nor :meth:`CognitoAuth.login_required` protects.
+
+    Example:
+        >>> current_user().email                                     # doctest: +SKIP
+        'alice@example.com'
+    """
+    return get_user(request.environ)
+
+
+def _refusal(exc: AuthenticationError, redirect_url: str | None) -> Response:
+    refusal = error_response(
+        exc, accept=request.headers.get("accept", ""), redirect_url=redirect_url
+    )
+    return Response(refusal.body, status=refusal.status, headers=refusal.headers)
+
+
+def _guard(
+    view: Callable[P, R], admit: Callable[[], object], redirect_url: str | None
+) -> Callable[P, R | Response]:
+    """``view``, answering the table's refusal instead whenever ``admit()`` refuses."""
+
+    @functools.wraps(view)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        try:
+            admit()
+        except AuthenticationError as exc:
+            return _refusal(exc, redirect_url)
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def _middleware_user() -> User:
+    user = current_user()
+    if user is None:
+        raise MissingTokenError("no verified sign-in for this request (path not authenticated)")
+    return user
+
+
+def groups_required(
+    *groups: str, require_all: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    """Admit users the middleware verified who are in any of ``groups`` (all with ``require_all``).
+
+    For apps behind ``CognitoAuthWSGIMiddleware``. A request without a verified user (an
+    excluded path) is answered 401, a user outside the groups 403, from the package's table.
+
+    Raises:
+        ConfigurationError: no group was named.
+
+    Example:
+        >>> @app.get("/admin")                                       # doctest: +SKIP
+        ... @groups_required("admins")
+        ... def admin() -> str: ...
+    """
+    check = group_check(groups, require_all)
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
+        return _guard(view, lambda: check(_middleware_user()), None)
+
+    return decorator
+
+
+class CognitoAuth:
+    """Decorators that verify the ALB headers of the views they wrap, without the middleware.
+
+    One instance per app: it owns a :class:`Verifier` (and its key cache), built on first use so
+    that creating the instance at import time costs only the validation of its settings. A view
+    the middleware already verified is not verified again. The user is stored where the
+    middleware stores it, so :func:`current_user` works in the view.
+
+    Args:
+        settings: A ready :class:`Settings`; if omitted it is built from ``options`` and the
+            ``COGNITO_AUTH_*`` environment variables.
+        verifier: Share a :class:`Verifier` (and its key cache).
+        **options: Any settings keyword, as for ``CognitoAuthWSGIMiddleware``;
+            ``exclude_paths`` does not apply (a view is protected exactly when decorated).
+
+    Raises:
+        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+
+    Example:
+        >>> auth = CognitoAuth()                                     # doctest: +SKIP
+        >>> @app.get("/me")
+        ... @auth.login_required
+        ... def me() -> dict[str, str]:
+        ...     return {"sub": current_user().sub}
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        verifier: Verifier | None = None,
+        **options: Any,
+    ) -> None:
+        # Refused here, at start-up, rather than on the first request.
+        self.settings = Settings.for_middleware(
+            verifier.settings if verifier is not None else settings, **options
+        )
+        self._verifier = verifier
+        self._lock = threading.Lock()
+
+    @property
+    def verifier(self) -> Verifier:
+        """The verifier, built on first use (loading CA certificates takes a moment)."""
+        verifier = self._verifier
+        if verifier is None:
+            with self._lock:
+                if self._verifier is None:
+                    self._verifier = Verifier(self.settings)
+                verifier = self._verifier
+        return verifier
+
+    def _user(self) -> User:
+        environ = request.environ
+        user = get_user(environ)
+        if user is None:
+            (oidc_data, access_token, identity), _ = from_environ(environ)
+            user = self.verifier.authenticate(
+                oidc_data, access_token, identity, client_host=environ.get("REMOTE_ADDR")
+            )
+            environ[ENVIRON_KEY] = user
+        return user
+
+    def login_required(self, view: Callable[P, R]) -> Callable[P, R | Response]:
+        """Decorator: run ``view`` only for a verified user; otherwise answer the refusal."""
+        return _guard(view, self._user, self.settings.redirect_url)
+
+    def groups_required(
+        self, *groups: str, require_all: bool = False
+    ) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+        """Decorator: like :meth:`login_required`, and the user must be in any (all) of ``groups``.
+
+        Raises:
+            ConfigurationError: no group was named.
+        """
+        check = group_check(groups, require_all)
+
+        def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
+            return _guard(view, lambda: check(self._user()), self.settings.redirect_url)
+
+        return decorator

@@ -1,0 +1,185 @@
+"""``cognito_auth_middleware.streamlit``: a real Streamlit server session, real headers.
+
+``streamlit.testing.v1.AppTest`` cannot seed ``st.context.headers`` (Streamlit reads them from
+the session's client connection, which AppTest does not have), so it is not used. Instead the
+script runs in Streamlit's own server: ``st.App`` (Streamlit's ASGI app, the server behind
+``streamlit run``) under Starlette's TestClient. A session is opened exactly as the browser
+opens it: a WebSocket to ``/_stcore/stream`` whose handshake carries the ALB headers, then a
+``rerun_script`` protobuf ``BackMsg``; the rendered elements come back as ``ForwardMsg`` deltas.
+So ``get_user`` reads the real ``st.context.headers`` of that session.
+
+Streamlit allows one ``st.App`` per process and the integration keeps one verifier per process
+(configured from the environment on first use), so the app, the key server and the
+``COGNITO_AUTH_*`` environment are set up once for this module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import textwrap
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+import streamlit as st
+from httpx2 import Headers
+from starlette.testclient import TestClient
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+
+ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
+ALICE_EMAIL = "alice@example.com"
+
+# The app under test. ``?mode=raw`` calls get_user() and shows the exception it raises;
+# otherwise require_user() guards the page as the README recipe does.
+SCRIPT = textwrap.dedent(
+    """
+    import streamlit as st
+    from cognito_auth_middleware.exceptions import AuthenticationError
+    from cognito_auth_middleware.streamlit import get_user, require_user
+
+    if st.query_params.get("mode") == "raw":
+        try:
+            user = get_user()
+        except AuthenticationError as exc:
+            st.text(f"raised {type(exc).__name__} {exc.code}")
+        else:
+            st.text(f"user {user.sub} {user.email} {','.join(user.groups)}")
+    else:
+        user = require_user()
+        st.markdown(f"Hello {user.email}")
+    """
+)
+
+
+@dataclass
+class Rendered:
+    """What one script run put on the page."""
+
+    markdown: list[str]
+    text: list[str]
+    errors: list[str]
+
+
+@pytest.fixture(scope="module")
+def key_server_for_module(idp: FakeIdentityProvider) -> Iterator[KeyServer]:
+    with KeyServer(idp) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(
+    key_server_for_module: KeyServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    script = tmp_path_factory.mktemp("streamlit_app") / "app.py"
+    script.write_text(SCRIPT)
+    with pytest.MonkeyPatch.context() as env:
+        for name in list(os.environ):
+            if name.startswith("COGNITO_AUTH_"):
+                env.delenv(name)
+        for name, value in key_server_for_module.settings().items():
+            env.setenv(f"COGNITO_AUTH_{name.upper()}", value)
+        with TestClient(st.App(str(script))) as test_client:
+            yield test_client
+
+
+def run_script(client: TestClient, headers: Mapping[str, str], query: str = "") -> Rendered:
+    """Open a session with ``headers`` on the handshake, run the script once, collect output."""
+    rendered = Rendered([], [], [])
+    with client.websocket_connect(
+        "/_stcore/stream", headers=headers, subprotocols=["streamlit"]
+    ) as websocket:
+        rerun = BackMsg()
+        rerun.rerun_script.query_string = query
+        rerun.rerun_script.page_script_hash = ""
+        websocket.send_bytes(rerun.SerializeToString())
+        while True:
+            message = ForwardMsg()
+            message.ParseFromString(websocket.receive_bytes())
+            kind = message.WhichOneof("type")
+            if kind == "script_finished":
+                return rendered
+            if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+                element = message.delta.new_element
+                if element.WhichOneof("type") == "markdown":
+                    rendered.markdown.append(element.markdown.body)
+                elif element.WhichOneof("type") == "text":
+                    rendered.text.append(element.text.body)
+                elif element.WhichOneof("type") == "alert":
+                    rendered.errors.append(element.alert.body)
+
+
+def test_require_user_greets_the_verified_user(
+    client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    rendered = run_script(client, idp.headers(sub=ALICE_SUB, email=ALICE_EMAIL))
+    assert rendered == Rendered([f"Hello {ALICE_EMAIL}"], [], [])
+
+
+def test_get_user_returns_the_user_with_groups(
+    client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    headers = idp.headers(sub=ALICE_SUB, email=ALICE_EMAIL, groups=["analysts", "admins"])
+    rendered = run_script(client, headers, query="mode=raw")
+    assert rendered.text == [f"user {ALICE_SUB} {ALICE_EMAIL} analysts,admins"]
+
+
+@pytest.mark.parametrize(
+    ("defect", "error", "code"),
+    [
+        pytest.param(None, "MissingTokenError", "missing_token", id="no-headers"),
+        pytest.param("expired", "ExpiredTokenError", "expired_token", id="expired"),
+        pytest.param("tampered", "InvalidTokenError", "invalid_token", id="tampered"),
+        pytest.param("wrong_signer", "InvalidTokenError", "invalid_token", id="wrong-signer"),
+        pytest.param("spliced", "InvalidTokenError", "invalid_token", id="spliced"),
+    ],
+)
+def test_get_user_raises_the_package_exceptions(
+    defect: str | None, error: str, code: str, client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    headers = {} if defect is None else idp.broken_headers(defect, sub=ALICE_SUB)
+    rendered = run_script(client, headers, query="mode=raw")
+    assert rendered.text == [f"raised {error} {code}"]
+
+
+def test_a_repeated_header_is_refused(client: TestClient, idp: FakeIdentityProvider) -> None:
+    """As in the middleware: the ALB sends each header once, so two copies mean tampering."""
+    headers = idp.headers(sub=ALICE_SUB)
+    repeated = Headers([*headers.items(), ("x-amzn-oidc-data", headers["x-amzn-oidc-data"])])
+    assert repeated.get_list("x-amzn-oidc-data") == [headers["x-amzn-oidc-data"]] * 2
+    rendered = run_script(client, repeated, query="mode=raw")
+    assert rendered.text == ["raised InvalidTokenError invalid_token"]
+
+
+@pytest.mark.parametrize(
+    ("defect", "message"),
+    [
+        pytest.param(None, "the x-amzn-oidc-data header is missing", id="no-headers"),
+        pytest.param("expired", "The sign-in session has expired; sign in again.", id="expired"),
+        pytest.param(
+            "wrong_signer", "The sign-in token is not valid for this application.", id="forged"
+        ),
+    ],
+)
+def test_require_user_shows_the_tables_message_and_stops(
+    defect: str | None, message: str, client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    headers: dict[str, Any] = {} if defect is None else idp.broken_headers(defect)
+    rendered = run_script(client, headers)
+    assert rendered.errors == [message]
+    assert rendered.markdown == []  # st.stop(): nothing after require_user() ran
+
+
+def test_import_without_streamlit_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "streamlit", None)  # makes `import streamlit` fail
+    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.streamlit", raising=False)
+    with pytest.raises(ImportError, match="pip install streamlit"):
+        importlib.import_module("cognito_auth_middleware.streamlit")
