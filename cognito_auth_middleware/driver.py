@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import ssl
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -19,7 +20,7 @@ from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, FetchResult, KeyFetch, K
 from .settings import Settings
 from .user import User
 
-__all__ = ["BodyCollector", "DriverBase", "client_options", "failure_from"]
+__all__ = ["BodyCollector", "DriverBase", "LazyVerifier", "client_options", "failure_from"]
 
 
 class DriverBase:
@@ -57,6 +58,47 @@ class DriverBase:
             return user
         flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
         return flow, start(flow)
+
+
+D = TypeVar("D", bound=DriverBase)
+
+
+class LazyVerifier(Generic[D]):
+    """Settings checked at once (start-up), the verifier built on first use.
+
+    For the framework integrations, whose objects are often created at import time: a missing
+    ``alb_arn`` fails then, while loading CA certificates waits for the first request.
+
+    Args:
+        kind: ``Verifier`` or ``AsyncVerifier``.
+        settings: Ready settings, if any.
+        verifier: A verifier to share (its settings are checked instead).
+        options: Settings keywords, when neither is given.
+    """
+
+    def __init__(
+        self,
+        kind: type[D],
+        settings: Settings | None,
+        verifier: D | None,
+        options: dict[str, Any],
+    ) -> None:
+        self.settings = Settings.for_middleware(
+            verifier.settings if verifier is not None else settings, **options
+        )
+        self._kind = kind
+        self._verifier = verifier
+        self._lock = threading.Lock()
+
+    def get(self) -> D:
+        """The verifier, built once."""
+        verifier = self._verifier
+        if verifier is None:
+            with self._lock:
+                if self._verifier is None:
+                    self._verifier = self._kind(self.settings)
+                verifier = self._verifier
+        return verifier
 
 
 @functools.cache

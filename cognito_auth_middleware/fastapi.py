@@ -33,7 +33,6 @@ is reachable solely through the ALB named in ``alb_arn``, which strips client-su
 # local that a string annotation could not resolve.
 
 import json
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -46,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from .async_verifier import AsyncVerifier
+from .driver import LazyVerifier
 from .exceptions import (
     AccessDeniedError,
     AuthenticationError,
@@ -130,22 +130,13 @@ class CognitoAuth:
         **options: Any,
     ) -> None:
         # Refused here, at start-up, rather than on the first request.
-        self.settings = Settings.for_middleware(
-            verifier.settings if verifier is not None else settings, **options
-        )
-        self._verifier = verifier
-        self._lock = threading.Lock()
+        self._lazy = LazyVerifier(AsyncVerifier, settings, verifier, options)
+        self.settings = self._lazy.settings
 
     @property
     def verifier(self) -> AsyncVerifier:
         """The verifier, built on first use (loading CA certificates takes a moment)."""
-        verifier = self._verifier
-        if verifier is None:
-            with self._lock:
-                if self._verifier is None:
-                    self._verifier = AsyncVerifier(self.settings)
-                verifier = self._verifier
-        return verifier
+        return self._lazy.get()
 
     async def user(self, request: Request) -> User:
         """FastAPI dependency: the verified user of this request.

@@ -32,7 +32,6 @@ Views without a decorator are not protected unless the middleware is installed.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -44,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "(or pip install 'cognito-auth-middleware[integrations]')"
     ) from exc
 
+from .driver import LazyVerifier
 from .exceptions import (
     AuthenticationError,
     MissingTokenError,
@@ -163,22 +163,13 @@ class CognitoAuth:
         **options: Any,
     ) -> None:
         # Refused here, at start-up, rather than on the first request.
-        self.settings = Settings.for_middleware(
-            verifier.settings if verifier is not None else settings, **options
-        )
-        self._verifier = verifier
-        self._lock = threading.Lock()
+        self._lazy = LazyVerifier(Verifier, settings, verifier, options)
+        self.settings = self._lazy.settings
 
     @property
     def verifier(self) -> Verifier:
         """The verifier, built on first use (loading CA certificates takes a moment)."""
-        verifier = self._verifier
-        if verifier is None:
-            with self._lock:
-                if self._verifier is None:
-                    self._verifier = Verifier(self.settings)
-                verifier = self._verifier
-        return verifier
+        return self._lazy.get()
 
     def _user(self) -> User:
         environ = request.environ
