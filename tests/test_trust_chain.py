@@ -421,3 +421,23 @@ def test_keys_are_cryptography_objects(verifier: Verifier, idp: FakeIdentityProv
     assert isinstance(parse_alb_key(idp.alb_public_pem()).public_key, ec.EllipticCurvePublicKey)
     for key in parse_jwks(json.dumps(idp.jwks()).encode()).values():
         assert isinstance(key.public_key, rsa.RSAPublicKey)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b'{"sub": "x"} ', id="trailing-space"),
+        pytest.param(b'{"sub": "x"}{}', id="two-objects"),
+        pytest.param(b' {"sub": "x"}', id="leading-space"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\xff\xfe{}", id="not-utf8"),
+    ],
+)
+def test_payload_must_be_exactly_one_json_object(
+    verifier: Verifier, idp: FakeIdentityProvider, key_server: KeyServer, payload: bytes
+) -> None:
+    header = idp.mint_alb_token(sub=SUB).split(".")[0]
+    token = f"{header}.{_b64(payload)}.{_b64(b'x' * 64)}"
+    with pytest.raises(InvalidTokenError, match="payload is not JSON"):
+        verifier.authenticate(token, idp.mint_access_token(sub=SUB))
+    assert key_server.requests == []
