@@ -21,6 +21,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .async_verifier import AsyncVerifier
+from .driver import LazyVerifier
 from .exceptions import AuthenticationError
 from .headers import from_asgi
 from .paths import PathMatcher
@@ -69,10 +70,8 @@ class CognitoAuthMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        # Checked before a verifier is built (an unpinned one would log a warning first).
-        verifier = verifier or AsyncVerifier(Settings.for_middleware(settings, **options))
-        Settings.for_middleware(verifier.settings)  # a shared verifier must be pinned too
-        self.verifier = verifier
+        # The settings (or a shared verifier's) are checked before any verifier is built.
+        self.verifier = verifier = LazyVerifier(AsyncVerifier, settings, verifier, options).get()
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
 

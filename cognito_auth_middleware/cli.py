@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .diagnose import ACCESS_TOKEN, IDENTITY, OIDC_DATA, diagnose, read_saved_request, report
+from .diagnose import diagnose, read_saved_request, report
 from .exceptions import ConfigurationError
+from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 from .sync_verifier import Verifier
 
 __all__ = ["main"]

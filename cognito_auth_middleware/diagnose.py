@@ -16,14 +16,11 @@ from typing import Any
 
 from .claims import ACCESS, ALB, HeaderRules, VerifiedToken, access_record, alb_record
 from .exceptions import AuthenticationError
+from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 from .sync_verifier import Verifier
 from .tokens import ParsedToken, fingerprint, parse_token
 
 __all__ = ["Check", "diagnose", "read_saved_request", "report"]
-
-OIDC_DATA = "x-amzn-oidc-data"
-ACCESS_TOKEN = "x-amzn-oidc-accesstoken"  # noqa: S105 (a header name)
-IDENTITY = "x-amzn-oidc-identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +110,7 @@ def diagnose(
         yield header_check
         if header_check.passed:
             kid, issuer = rules.check_alb(token.header)
-            url = f"{settings.alb_key_base_url}/{kid}"
+            url = settings.alb_key_url_for(kid)
 
             def alb_signature() -> str:
                 key = keys.alb_key(url, moment) or keys.accept_alb(url, verifier.fetch(url), moment)

@@ -67,7 +67,8 @@ class LazyVerifier(Generic[D]):
     """Settings checked at once (start-up), the verifier built on first use.
 
     For the framework integrations, whose objects are often created at import time: a missing
-    ``alb_arn`` fails then, while loading CA certificates waits for the first request.
+    ``alb_arn`` fails then, while loading CA certificates waits for the first request. The
+    middlewares use it too, calling :meth:`get` at once: one copy of the start-up check.
 
     Args:
         kind: ``Verifier`` or ``AsyncVerifier``.

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import html
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from .cache import BoundedCache
+from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 from .testing import FakeIdentityProvider
 
 __all__ = ["EmulatedUser", "Emulator"]
@@ -115,6 +118,9 @@ class Emulator:
     def __post_init__(self) -> None:
         self.upstream = self.upstream.rstrip("/")
         self._client: httpx.AsyncClient | None = None
+        # Access tokens by user, with their expiry: RSA signing takes about a millisecond, so
+        # one is minted per user and hour (as Cognito issues them), not per proxied request.
+        self._access_tokens: BoundedCache[EmulatedUser, tuple[str, float]] = BoundedCache(64)
 
     def app_settings(self) -> dict[str, str]:
         """The ``COGNITO_AUTH_*`` variables the protected app needs to trust this emulator."""
@@ -127,10 +133,15 @@ class Emulator:
         }
 
     def signed_headers(self, user: EmulatedUser) -> list[tuple[bytes, bytes]]:
-        """Freshly signed ALB headers for ``user``."""
-        headers = self.idp.headers(
-            sub=user.sub, email=user.email, name=user.name, groups=list(user.groups), ttl=120
-        )
+        """ALB headers for ``user``: a freshly signed ALB token, the user's access token."""
+        now = time.time()
+        cached = self._access_tokens.get(user)
+        if cached is None or cached[1] - now < 300:
+            token = self.idp.mint_access_token(sub=user.sub, groups=list(user.groups), now=now)
+            cached = (token, now + 3600)
+            self._access_tokens.put(user, cached)
+        alb = self.idp.mint_alb_token(sub=user.sub, email=user.email, name=user.name, now=now)
+        headers = {OIDC_DATA: alb, ACCESS_TOKEN: cached[0], IDENTITY: user.sub}
         return [(name.encode(), value.encode()) for name, value in headers.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -101,7 +101,6 @@ class Engine:
         self.keys = KeyStore(fetch_timeout=settings.key_fetch_timeout)
         self._rules = HeaderRules(settings)
         self._leeway = settings.leeway
-        self._alb_base = settings.alb_key_base_url
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._users: BoundedCache[tuple[str, str], User] = BoundedCache(MAX_VERIFIED_TOKENS)
@@ -192,7 +191,7 @@ class Engine:
             access = self._access_tokens.get(access_token) or self._prepare_access(access_token)
             if not isinstance(alb, VerifiedToken):
                 token, kid, issuer = alb
-                url = f"{self._alb_base}/{kid}"
+                url = self.settings.alb_key_url_for(kid)
                 key = self.keys.alb_key(url, now)
                 if key is None:
                     key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)

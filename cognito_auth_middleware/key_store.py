@@ -45,6 +45,7 @@ logger = logging.getLogger("cognito_auth_middleware")
 MAX_ALB_KEYS = 64
 MAX_JWKS_URLS = 16
 MAX_UNKNOWN_KIDS = 1024
+MAX_FAILING_URLS = 256
 UNKNOWN_KID_TTL = 60.0
 ALB_FETCH_BURST = 10
 ALB_FETCH_INTERVAL = 6.0
@@ -72,7 +73,7 @@ class KeyStore:
         self._unknown: BoundedCache[str, float] = BoundedCache(MAX_UNKNOWN_KIDS)
         self._attempts: BoundedCache[str, float] = BoundedCache(MAX_UNKNOWN_KIDS)
         self._bucket = TokenBucket(ALB_FETCH_BURST, 1 / ALB_FETCH_INTERVAL, now=0.0)
-        self._backoff = FailureBackoff()
+        self._backoff = FailureBackoff(maxsize=MAX_FAILING_URLS)
         self._attempt_window = fetch_timeout + 1
         self._throttle_logged_at = -math.inf
 
@@ -216,5 +217,5 @@ class KeyStore:
             "jwks": MAX_JWKS_URLS,
             "unknown_kids": MAX_UNKNOWN_KIDS,
             "attempts": MAX_UNKNOWN_KIDS,
-            "backoff": 256,
+            "backoff": MAX_FAILING_URLS,
         }

@@ -302,6 +302,10 @@ class Settings:
             return _GOVCLOUD_KEY_URL.format(region=self.region)
         return _ALB_KEY_URL.format(region=self.region)
 
+    def alb_key_url_for(self, kid: str) -> str:
+        """The URL of the ALB public key ``kid`` (a kid that already passed the UUID check)."""
+        return f"{self.alb_key_base_url}/{kid}"
+
     def jwks_url_for(self, issuer: str) -> str:
         """The JWKS URL for an issuer that has already passed the issuer check."""
         if self.jwks_url is not None:

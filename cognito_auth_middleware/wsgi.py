@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Response
 
+from .driver import LazyVerifier
 from .exceptions import AuthenticationError
 from .headers import from_environ
 from .paths import PathMatcher
@@ -76,10 +77,8 @@ class CognitoAuthWSGIMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        # Checked before a verifier is built (an unpinned one would log a warning first).
-        verifier = verifier or Verifier(Settings.for_middleware(settings, **options))
-        Settings.for_middleware(verifier.settings)  # a shared verifier must be pinned too
-        self.verifier = verifier
+        # The settings (or a shared verifier's) are checked before any verifier is built.
+        self.verifier = verifier = LazyVerifier(Verifier, settings, verifier, options).get()
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
 

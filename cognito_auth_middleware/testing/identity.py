@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from cognito_auth_middleware.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
+
 __all__ = [
     "DEFAULT_ALB_ARN",
     "DEFAULT_CLIENT_ID",
@@ -39,8 +41,6 @@ DEFECTS = (
     "id_token",
     "missing_access",
 )
-_DATA = "x-amzn-oidc-data"
-_ACCESS = "x-amzn-oidc-accesstoken"
 
 
 def _b64(data: bytes, *, padded: bool) -> str:
@@ -240,13 +240,13 @@ class FakeIdentityProvider:
     ) -> dict[str, str]:
         """The three headers the ALB would forward for this user."""
         return {
-            "x-amzn-oidc-data": self.mint_alb_token(
+            OIDC_DATA: self.mint_alb_token(
                 sub=sub, email=email, username=username, name=name, ttl=ttl, now=now
             ),
-            "x-amzn-oidc-accesstoken": self.mint_access_token(
+            ACCESS_TOKEN: self.mint_access_token(
                 sub=sub, username=username, groups=groups, now=now
             ),
-            "x-amzn-oidc-identity": sub,
+            IDENTITY: sub,
         }
 
     def broken_headers(self, defect: str, *, sub: str = DEFAULT_SUB, **user: Any) -> dict[str, str]:
@@ -270,12 +270,12 @@ class FakeIdentityProvider:
         alb: dict[str, Any] = {}
         access: dict[str, Any] = {}
         if defect == "expired":
-            headers[_DATA] = self.mint_alb_token(sub=sub, ttl=-3600)
+            headers[OIDC_DATA] = self.mint_alb_token(sub=sub, ttl=-3600)
         elif defect == "tampered":
-            head, payload, signature = headers[_DATA].split(".")
+            head, payload, signature = headers[OIDC_DATA].split(".")
             claims = json.loads(base64.urlsafe_b64decode(payload))
             claims["email"] = "someone.else@example.com"
-            headers[_DATA] = ".".join((head, _b64(_json(claims), padded=True), signature))
+            headers[OIDC_DATA] = ".".join((head, _b64(_json(claims), padded=True), signature))
         elif defect == "wrong_signer":
             alb = {"header": {"signer": self.alb_arn.rsplit("/", 1)[0] + "/ffffffffffffffff"}}
         elif defect == "wrong_client":
@@ -286,13 +286,13 @@ class FakeIdentityProvider:
             alb = {"header": {"iss": other}, "claims": {"iss": other}}
             access = {"claims": {"iss": other}}
         elif defect == "spliced":
-            headers[_ACCESS] = self.mint_access_token(sub=sub + "-someone-else")
+            headers[ACCESS_TOKEN] = self.mint_access_token(sub=sub + "-someone-else")
         elif defect == "id_token":
             access = {"claims": {"token_use": "id"}}
         elif defect == "missing_access":
-            del headers[_ACCESS]
+            del headers[ACCESS_TOKEN]
         if alb:
-            headers[_DATA] = self.mint_alb_token(sub=sub, **alb)
+            headers[OIDC_DATA] = self.mint_alb_token(sub=sub, **alb)
         if access:
-            headers[_ACCESS] = self.mint_access_token(sub=sub, **access)
+            headers[ACCESS_TOKEN] = self.mint_access_token(sub=sub, **access)
         return headers
