@@ -13,16 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
-from cognito_auth_middleware import CognitoAuthWSGIMiddleware, get_user
+from cognito_auth_middleware import CognitoAuthWSGIMiddleware
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from tests.test_wsgi_middleware import STREAM_CHUNKS, build_flask_app
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
-
-STREAM_CHUNKS = [f"line {index:04d}\n".encode() * 20 for index in range(200)]
 
 
 @contextmanager
@@ -37,34 +35,6 @@ def serving(app: WSGIApplication) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def build_flask_app() -> Flask:
-    app = Flask(__name__)
-
-    @app.get("/")
-    def whoami() -> Response:
-        user = get_user(request.environ)
-        assert user is not None
-        return jsonify(sub=user.sub, email=user.email, groups=list(user.groups))
-
-    @app.get("/health")
-    def health() -> Response:
-        return jsonify(status="ok", user_is_none=get_user(request.environ) is None)
-
-    @app.post("/upload")
-    def upload() -> Response:
-        body = request.get_data()
-        return jsonify(length=len(body), sha256=hashlib.sha256(body).hexdigest())
-
-    @app.get("/stream")
-    def stream() -> Response:
-        def generate() -> Iterator[bytes]:
-            yield from STREAM_CHUNKS
-
-        return Response(generate(), mimetype="text/plain")
-
-    return app
 
 
 @pytest.fixture
@@ -96,7 +66,12 @@ def test_valid_headers_reach_the_app(
 
     assert first.status_code == 200
     assert first.headers["content-type"] == "application/json"
-    assert first.json() == {"sub": "alice-sub", "email": "alice@example.com", "groups": ["admins"]}
+    assert first.json() == {
+        "sub": "alice-sub",
+        "email": "alice@example.com",
+        "groups": ["admins"],
+        "email_domain": "example.com",
+    }
     assert again.json() == first.json()
     assert (key_server.count("alb"), key_server.count("jwks")) == (1, 1)
 
