@@ -18,15 +18,28 @@ from .exceptions import InvalidTokenError
 from .settings import Settings
 from .tokens import ParsedToken
 
-__all__ = ["ACCESS", "ALB", "HeaderRules", "VerifiedToken", "access_record", "alb_record"]
+__all__ = [
+    "ACCESS",
+    "ALB",
+    "MAX_TIMESTAMP",
+    "HeaderRules",
+    "VerifiedToken",
+    "access_record",
+    "alb_record",
+]
 
 ALB = "ALB token"
 ACCESS = "access token"
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_KID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Every validating pattern is applied with ``fullmatch``: ``match`` with ``$`` would accept a
+# trailing newline, which then reaches a URL.
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_KID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 # Values echoed in error messages (they reach logs) must be short and inert.
-_PRINTABLE_RE = re.compile(r"^[A-Za-z0-9:/._-]{1,256}$")
+_PRINTABLE_RE = re.compile(r"[A-Za-z0-9:/._-]{1,256}")
+# Unix times a token may carry: up to the end of year 9999, so every later computation on
+# them (adding the leeway, printing a date) stays finite and in range.
+MAX_TIMESTAMP = 253_402_300_799
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +65,19 @@ def _require(fields: Mapping[str, Any], name: str, label: str) -> Any:
 
 
 def _timestamp(fields: Mapping[str, Any], name: str, label: str) -> float | None:
-    value = fields.get(name)
-    if value is None:
+    """The time claim ``name`` if present; a present claim must be a sane number of seconds.
+
+    JSON ``null`` is not absence (aws-jwt-verify refuses it too), and a huge integer must not
+    reach ``float()``, which would raise ``OverflowError``.
+    """
+    if name not in fields:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    value = fields[name]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_TIMESTAMP  # also refuses nan; compares big ints exactly
+    ):
         raise InvalidTokenError(f"{label}: {name!r} must be a number of seconds")
     return float(value)
 
@@ -99,13 +121,13 @@ class HeaderRules:
         if header.get("alg") != "ES256":
             raise InvalidTokenError(f"{ALB}: algorithm must be ES256")
         kid = _require(header, "kid", ALB)
-        if not isinstance(kid, str) or not _UUID_RE.match(kid):
+        if not isinstance(kid, str) or not _UUID_RE.fullmatch(kid):
             raise InvalidTokenError(f"{ALB}: kid is not a UUID")
         signer = _require(header, "signer", ALB)
         if not isinstance(signer, str):
             raise InvalidTokenError(f"{ALB}: signer is not a string")
         if self._signers and signer not in self._signers:
-            found = repr(signer) if _PRINTABLE_RE.match(signer) else "?"
+            found = repr(signer) if _PRINTABLE_RE.fullmatch(signer) else "?"
             raise InvalidTokenError(
                 f"{ALB}: signed by load balancer {found}, expected one of {sorted(self._signers)!r}"
             )
@@ -121,7 +143,7 @@ class HeaderRules:
     def _issuer_allowed(self, issuer: str) -> bool:
         if self._issuer is not None:
             return issuer == self._issuer
-        return self._issuer_pattern.match(issuer) is not None
+        return self._issuer_pattern.fullmatch(issuer) is not None
 
     @staticmethod
     def check_access(header: Mapping[str, Any]) -> str:
@@ -133,7 +155,7 @@ class HeaderRules:
         if header.get("alg") != "RS256":
             raise InvalidTokenError(f"{ACCESS}: algorithm must be RS256")
         kid = _require(header, "kid", ACCESS)
-        if not isinstance(kid, str) or not _KID_RE.match(kid):
+        if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
             raise InvalidTokenError(f"{ACCESS}: kid is malformed")
         return kid
 

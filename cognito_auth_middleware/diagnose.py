@@ -14,7 +14,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .claims import ACCESS, ALB, HeaderRules, VerifiedToken, access_record, alb_record
+from .claims import (
+    ACCESS,
+    ALB,
+    MAX_TIMESTAMP,
+    HeaderRules,
+    VerifiedToken,
+    access_record,
+    alb_record,
+)
 from .exceptions import AuthenticationError
 from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 from .sync_verifier import Verifier
@@ -44,9 +52,17 @@ def read_saved_request(text: str) -> dict[str, str]:
 
 def _when(seconds: object) -> str:
     if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        if not 0 <= seconds <= MAX_TIMESTAMP:  # no date to show (and fromtimestamp would raise)
+            return f"{_short(seconds)} (not a valid time)"
         moment = datetime.datetime.fromtimestamp(float(seconds), tz=datetime.UTC)
         return f"{seconds} ({moment:%Y-%m-%d %H:%M:%S} UTC)"
-    return repr(seconds)
+    return _short(seconds)
+
+
+def _short(value: object) -> str:
+    # A 400-digit number or a long string stays readable (and int's repr has a digit limit).
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _describe(label: str, text: str) -> str:
@@ -104,7 +120,7 @@ def diagnose(
 
         def alb_header() -> str:
             kid, issuer = rules.check_alb(token.header)
-            return f"kid {kid}, issuer {issuer}, signer {token.header['signer']}"
+            return f"kid {kid}, issuer {issuer}, signer {token.header['signer']!r}"
 
         header_check = _stage("ALB header: ES256, UUID kid, signer, client, issuer", alb_header)
         yield header_check

@@ -22,10 +22,22 @@ __all__ = ["MAX_TOKEN_LENGTH", "ParsedToken", "fingerprint", "parse_token"]
 # Cognito access tokens grow with groups and scopes; ALB headers are capped well below this.
 MAX_TOKEN_LENGTH = 16 * 1024
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 # json's C scanner, called directly: ``json.loads`` adds several microseconds of Python-level
 # wrapping per call, twice per token. Shared as json shares its own default decoder.
 # (typeshed types the context as a scanner; at run time it is the decoder, duck-typed.)
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+# ``NaN`` and ``Infinity`` are not JSON (RFC 8259, and JavaScript's JSON.parse refuses them).
+_SCAN = json.scanner.make_scanner(
+    json.JSONDecoder(parse_constant=_refuse_constant)  # type: ignore[arg-type]
+)
+# RFC 8259's insignificant whitespace, allowed around the object (str.strip would also take
+# other Unicode spaces, which JSON does not allow).
+_JSON_WHITESPACE = " \t\n\r"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +62,11 @@ def _decode_segment(segment: bytes, what: str, label: str) -> bytes:
 def _decode_object(segment: bytes, what: str, label: str) -> dict[str, Any]:
     raw = _decode_segment(segment, what, label)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").strip(_JSON_WHITESPACE)
         value, end = _SCAN(text, 0)
     except (ValueError, RecursionError, StopIteration):
         raise InvalidTokenError(f"{label}: the {what} is not JSON") from None
-    if end != len(text):  # anything after the value (whitespace included) is refused
+    if end != len(text):  # one JSON value and nothing after it
         raise InvalidTokenError(f"{label}: the {what} is not JSON")
     if not isinstance(value, dict):
         raise InvalidTokenError(f"{label}: the {what} is not a JSON object")

@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
 
+from .claims import MAX_TIMESTAMP
 from .exceptions import InvalidTokenError
 
 __all__ = ["User"]
 
+logger = logging.getLogger("cognito_auth_middleware")
 
-def _optional_str(claims: Mapping[str, Any], name: str, label: str) -> str | None:
+
+def _ignored(label: str, name: str, value: object) -> None:
+    # A display claim of an odd type is the provider's quirk, not an attack on the trust
+    # chain (whose fields are checked strictly elsewhere): it must not lock the user out.
+    logger.debug("%s: claim %r of type %s ignored", label, name, type(value).__name__)
+
+
+def _display_str(claims: Mapping[str, Any], name: str, label: str) -> str | None:
     value = claims.get(name)
     if value is None or isinstance(value, str):
         return value
-    raise InvalidTokenError(f"{label}: claim {name!r} must be a string")
+    _ignored(label, name, value)
+    return None
 
 
 def _email_verified(value: object) -> bool:
-    # Cognito's userinfo endpoint (which the ALB relays) sends the string "true".
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if value is None:
-        return False
-    raise InvalidTokenError("ALB token: claim 'email_verified' must be a boolean")
+    # Cognito's userinfo endpoint (which the ALB relays) sends the string "true"; anything
+    # but JSON true or "true" means unverified.
+    return value is True or value == "true"
 
 
 def _groups(value: object) -> tuple[str, ...]:
@@ -35,7 +41,10 @@ def _groups(value: object) -> tuple[str, ...]:
         return ()
     if isinstance(value, list) and all(isinstance(group, str) for group in value):
         return tuple(value)
-    raise InvalidTokenError("access token: claim 'cognito:groups' must be a list of strings")
+    # Read as no groups: a rule naming groups then refuses (fail closed), but a malformed
+    # claim alone does not lock out an app that has no group rules.
+    _ignored("access token", "cognito:groups", value)
+    return ()
 
 
 class User:
@@ -59,6 +68,9 @@ class User:
         verify_tokens: Must stay ``True``; ``False`` is refused (use ``User.create_mock``-style
             fixtures from :mod:`cognito_auth_middleware.testing` in tests instead).
         identity_header: The ``x-amzn-oidc-identity`` value; if given it must equal ``sub``.
+        allow_any_alb: Verify without ``alb_arn`` (``COGNITO_AUTH_ALB_ARN``), accepting tokens
+            of any load balancer and user pool of the region; logged as a warning. Without
+            this opt-out a missing ``alb_arn`` raises ``ConfigurationError``.
         **settings: Any other :class:`~cognito_auth_middleware.settings.Settings` field.
 
     Raises:
@@ -105,6 +117,7 @@ class User:
         verify_tokens: bool = True,
         *,
         identity_header: str | None = None,
+        allow_any_alb: bool = False,
         **settings: Any,
     ) -> None:
         if not verify_tokens:
@@ -114,17 +127,19 @@ class User:
             )
         from .sync_verifier import shared_verifier  # the verifier module imports this one
 
-        verified = shared_verifier(region=region, **settings).authenticate(
-            oidc_data_header, access_token_header, identity_header
-        )
+        verifier = shared_verifier(allow_any_alb=allow_any_alb, region=region, **settings)
+        verified = verifier.authenticate(oidc_data_header, access_token_header, identity_header)
         self._copy_from(verified)
 
     @classmethod
     def from_claims(cls, oidc_claims: Mapping[str, Any], access_claims: Mapping[str, Any]) -> User:
         """Build a user from claim sets whose signatures and bindings were already verified.
 
+        Display claims of an unexpected type read as absent (logged at DEBUG), and
+        ``email_verified`` is true only for JSON ``true`` or ``"true"``.
+
         Raises:
-            InvalidTokenError: a claim has the wrong type.
+            InvalidTokenError: ``sub`` is not a non-empty string.
         """
         sub = oidc_claims.get("sub")
         if not isinstance(sub, str) or not sub:
@@ -132,17 +147,19 @@ class User:
         expiries = [
             float(exp)
             for exp in (oidc_claims.get("exp"), access_claims.get("exp"))
-            if isinstance(exp, int | float) and not isinstance(exp, bool)
+            if isinstance(exp, int | float)
+            and not isinstance(exp, bool)
+            and 0 <= exp <= MAX_TIMESTAMP  # what the engine admits; float() of more overflows
         ]
         fields = {
             "sub": sub,
-            "username": _optional_str(oidc_claims, "username", "ALB token")
-            or _optional_str(access_claims, "username", "access token"),
-            "email": _optional_str(oidc_claims, "email", "ALB token"),
+            "username": _display_str(oidc_claims, "username", "ALB token")
+            or _display_str(access_claims, "username", "access token"),
+            "email": _display_str(oidc_claims, "email", "ALB token"),
             "email_verified": _email_verified(oidc_claims.get("email_verified")),
-            "name": _optional_str(oidc_claims, "name", "ALB token"),
-            "given_name": _optional_str(oidc_claims, "given_name", "ALB token"),
-            "family_name": _optional_str(oidc_claims, "family_name", "ALB token"),
+            "name": _display_str(oidc_claims, "name", "ALB token"),
+            "given_name": _display_str(oidc_claims, "given_name", "ALB token"),
+            "family_name": _display_str(oidc_claims, "family_name", "ALB token"),
             "groups": _groups(access_claims.get("cognito:groups")),
             "exp": min(expiries) if expiries else math.inf,
             "issuer": str(access_claims.get("iss", "")),

@@ -130,6 +130,61 @@ class FakeIdentityProvider:
         """An RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256)."""
         return self.rsa_private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
 
+    def sign_raw_alb(self, header: bytes, payload: bytes, *, padded: bool = True) -> str:
+        """An ALB token over exactly these JSON bytes (any text: for hostile-input tests).
+
+        Example:
+            >>> idp = FakeIdentityProvider()
+            >>> idp.sign_raw_alb(b'{"alg": "ES256"}', b' {"sub": null} ').count(".")
+            2
+        """
+        signing_input = f"{_b64(header, padded=padded)}.{_b64(payload, padded=padded)}"
+        signature = self.sign_alb(signing_input.encode("ascii"))
+        return f"{signing_input}.{_b64(signature, padded=padded)}"
+
+    def sign_raw_access(self, header: bytes, payload: bytes) -> str:
+        """An access token over exactly these JSON bytes (any text: for hostile-input tests)."""
+        signing_input = f"{_b64(header, padded=False)}.{_b64(payload, padded=False)}"
+        signature = self.sign_access(signing_input.encode("ascii"))
+        return f"{signing_input}.{_b64(signature, padded=False)}"
+
+    def alb_fields(
+        self, *, sub: str = DEFAULT_SUB, ttl: float = 120, now: float | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The header and payload fields of a valid ALB token, to alter before signing."""
+        exp = int((time.time() if now is None else now) + ttl)
+        header = {
+            "typ": "JWT",
+            "kid": self.alb_kid,
+            "alg": "ES256",
+            "iss": self.issuer,
+            "client": self.client_id,
+            "signer": self.alb_arn,
+            "exp": exp,
+        }
+        payload = {"sub": sub, "email_verified": "true", "exp": exp, "iss": self.issuer}
+        return header, payload
+
+    def access_fields(
+        self, *, sub: str = DEFAULT_SUB, ttl: float = 3600, now: float | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The header and payload fields of a valid access token, to alter before signing."""
+        issued = time.time() if now is None else now
+        payload = {
+            "sub": sub,
+            "iss": self.issuer,
+            "client_id": self.client_id,
+            "origin_jti": str(uuid.uuid4()),
+            "token_use": "access",
+            "scope": "openid email",
+            "auth_time": int(issued),
+            "exp": int(issued + ttl),
+            "iat": int(issued),
+            "jti": str(uuid.uuid4()),
+            "username": sub,
+        }
+        return {"kid": self.rsa_kid, "alg": "RS256"}, payload
+
     def mint_alb_token(
         self,
         *,
@@ -152,38 +207,10 @@ class FakeIdentityProvider:
             header, claims: Fields to add or replace; ``None`` values remove a field.
             padded: Keep the ``=`` padding the real ALB emits.
         """
-        issued = time.time() if now is None else now
-        exp = int(issued + ttl)
-        fields = _merge(
-            {
-                "typ": "JWT",
-                "kid": self.alb_kid,
-                "alg": "ES256",
-                "iss": self.issuer,
-                "client": self.client_id,
-                "signer": self.alb_arn,
-                "exp": exp,
-            },
-            header,
-        )
-        payload = _merge(
-            {
-                "sub": sub,
-                "email_verified": "true",
-                "email": email,
-                "username": username or sub,
-                "name": name,
-                "exp": exp,
-                "iss": self.issuer,
-            },
-            claims,
-        )
-        payload = {k: v for k, v in payload.items() if v is not None}
-        signing_input = (
-            f"{_b64(_json(fields), padded=padded)}.{_b64(_json(payload), padded=padded)}"
-        )
-        signature = self.sign_alb(signing_input.encode("ascii"))
-        return f"{signing_input}.{_b64(signature, padded=padded)}"
+        fields, payload = self.alb_fields(sub=sub, ttl=ttl, now=now)
+        payload.update(email=email, username=username or sub, name=name)
+        payload = {k: v for k, v in _merge(payload, claims).items() if v is not None}
+        return self.sign_raw_alb(_json(_merge(fields, header)), _json(payload), padded=padded)
 
     def mint_access_token(
         self,
@@ -205,27 +232,11 @@ class FakeIdentityProvider:
             now: The issuing time (defaults to the current time).
             header, claims: Fields to add or replace; ``None`` values remove a field.
         """
-        issued = time.time() if now is None else now
-        fields = _merge({"kid": self.rsa_kid, "alg": "RS256"}, header)
-        payload: dict[str, Any] = {
-            "sub": sub,
-            "iss": self.issuer,
-            "client_id": self.client_id,
-            "origin_jti": str(uuid.uuid4()),
-            "token_use": "access",
-            "scope": "openid email",
-            "auth_time": int(issued),
-            "exp": int(issued + ttl),
-            "iat": int(issued),
-            "jti": str(uuid.uuid4()),
-            "username": username or sub,
-        }
+        fields, payload = self.access_fields(sub=sub, ttl=ttl, now=now)
+        payload["username"] = username or sub
         if groups is not None:
             payload["cognito:groups"] = list(groups)
-        payload = _merge(payload, claims)
-        signing_input = f"{_b64(_json(fields), padded=False)}.{_b64(_json(payload), padded=False)}"
-        signature = self.sign_access(signing_input.encode("ascii"))
-        return f"{signing_input}.{_b64(signature, padded=False)}"
+        return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
 
     def headers(
         self,
