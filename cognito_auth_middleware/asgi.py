@@ -21,6 +21,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .async_verifier import AsyncVerifier
+from .dev_mode import local_client_asgi
 from .driver import LazyVerifier
 from .exceptions import AuthenticationError
 from .headers import from_asgi
@@ -74,6 +75,7 @@ class CognitoAuthMiddleware:
         self.verifier = verifier = LazyVerifier(AsyncVerifier, settings, verifier, options).get()
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
+        self._dev_mode = verifier.settings.dev_mode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -89,9 +91,11 @@ class CognitoAuthMiddleware:
         accept = ""
         try:
             (oidc_data, access_token, identity), accept = from_asgi(scope["headers"])
-            client = scope.get("client")
             user = await self.verifier.authenticate(
-                oidc_data, access_token, identity, client_host=client[0] if client else None
+                oidc_data,
+                access_token,
+                identity,
+                client_host=local_client_asgi(scope) if self._dev_mode else None,
             )
         except AuthenticationError as exc:
             refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)

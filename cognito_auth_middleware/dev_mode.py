@@ -1,12 +1,17 @@
 """Dev mode: run an app locally without an ALB, as a mock user, without opening it up.
 
 With ``COGNITO_AUTH_DEV_MODE=true`` a request that carries *neither* ALB header is served as
-the mock user, but only when the client is on a loopback address: a dev-mode process reachable
-from elsewhere refuses those requests exactly as if dev mode were off, so a flag left on in
-production does not open the app. Headers that are present are always verified.
+the mock user, but only when it is plainly local: the client is on a loopback address, the
+``Host`` is a loopback name or address, and no forwarding header (``X-Forwarded-For``,
+``Forwarded``, ``X-Real-IP``, ``X-Forwarded-Host``) is present. A dev-mode process reached from
+elsewhere, or through a proxy (even one the server trusts, such as uvicorn with
+``--forwarded-allow-ips='*'`` or werkzeug's ``ProxyFix``, which rewrite the client address from
+those headers but leave the headers in place), refuses those requests exactly as if dev mode
+were off, so a flag left on in production does not open the app. Headers that are present are
+always verified.
 
-Caution: behind a reverse proxy on the same host every request comes from 127.0.0.1; never run
-dev mode behind one, and never in production.
+Caution: a reverse proxy on the same host that adds no forwarding header makes every request
+look local; never run dev mode behind one, and never in production.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import ipaddress
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +28,21 @@ from .exceptions import ConfigurationError
 from .settings import Settings
 from .user import User
 
-__all__ = ["DEFAULT_DEV_CONFIG", "is_loopback", "load_mock_user"]
+__all__ = [
+    "DEFAULT_DEV_CONFIG",
+    "is_loopback",
+    "load_mock_user",
+    "local_client_asgi",
+    "local_client_environ",
+]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
 DEFAULT_DEV_CONFIG = "dev-mock-user.json"
+# Their presence means a proxy handled the request: the peer address is then the proxy's.
+_FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host")
+_FORWARDING_NAMES = frozenset(name.encode() for name in _FORWARDING)
+_FORWARDING_KEYS = tuple("HTTP_" + name.upper().replace("-", "_") for name in _FORWARDING)
 _FIELDS = ("email", "sub", "username", "name", "given_name", "family_name", "groups")
 
 
@@ -38,6 +54,49 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` value (``name[:port]``, ``[v6]:port``) names this machine."""
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return False
+        port = port[1:]
+    else:
+        name, _, port = host.partition(":")
+    if port and not (port.isascii() and port.isdigit()):
+        return False
+    return name == "localhost" or is_loopback(name)
+
+
+def local_client_asgi(scope: Mapping[str, Any]) -> str | None:
+    """The client address an ASGI request came from, if it is plainly local; else ``None``.
+
+    ``None`` (never served the mock user) when a forwarding header is present or the ``Host``
+    is not a loopback name or address. Only called when dev mode is on.
+    """
+    host = None
+    for name, value in scope.get("headers", ()):
+        if name in _FORWARDING_NAMES:
+            return None
+        if name == b"host":
+            host = value.decode("latin-1")
+    client = scope.get("client")
+    return client[0] if client and _loopback_host(host) else None
+
+
+def local_client_environ(environ: Mapping[str, Any]) -> str | None:
+    """The client address of a WSGI request if it is plainly local, as :func:`local_client_asgi`."""
+    if any(key in environ for key in _FORWARDING_KEYS):
+        return None
+    address = environ.get("REMOTE_ADDR")
+    return (
+        address if isinstance(address, str) and _loopback_host(environ.get("HTTP_HOST")) else None
+    )
 
 
 def _read_config(settings: Settings) -> dict[str, Any]:
@@ -75,7 +134,8 @@ def load_mock_user(settings: Settings) -> User | None:
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"dev mock user: {exc}") from None
     logger.warning(
-        "DEV MODE IS ON (pid %d): requests without ALB headers from loopback clients run as "
+        "DEV MODE IS ON (pid %d): local requests without ALB headers (loopback client and Host, "
+        "no forwarding header) run as "
         "mock user %r. Never enable COGNITO_AUTH_DEV_MODE in production.",
         os.getpid(),
         user.username,

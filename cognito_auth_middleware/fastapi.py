@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from .async_verifier import AsyncVerifier
+from .dev_mode import local_client_asgi
 from .driver import LazyVerifier
 from .exceptions import (
     AccessDeniedError,
@@ -156,7 +157,7 @@ class CognitoAuth:
                 oidc_data,
                 access_token,
                 identity,
-                client_host=request.client.host if request.client else None,  # dev mode only
+                client_host=local_client_asgi(request.scope) if self.settings.dev_mode else None,
             )
         except AuthenticationError as exc:
             raise _http_exception(exc) from exc

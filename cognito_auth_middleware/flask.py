@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "(or pip install 'cognito-auth-middleware[integrations]')"
     ) from exc
 
+from .dev_mode import local_client_environ
 from .driver import LazyVerifier
 from .exceptions import (
     AuthenticationError,
@@ -177,7 +178,10 @@ class CognitoAuth:
         if user is None:
             (oidc_data, access_token, identity), _ = from_environ(environ)
             user = self.verifier.authenticate(
-                oidc_data, access_token, identity, client_host=environ.get("REMOTE_ADDR")
+                oidc_data,
+                access_token,
+                identity,
+                client_host=local_client_environ(environ) if self.settings.dev_mode else None,
             )
             environ[ENVIRON_KEY] = user
         return user

@@ -10,14 +10,14 @@ __all__ = ["PathMatcher"]
 class PathMatcher:
     """Match request paths against ``exclude_paths`` entries.
 
-    An entry is an exact path, with or without a trailing slash (``/health`` matches ``/health``
-    and ``/health/`` but never ``/health-admin``); an entry ending in ``*`` is a prefix
+    An entry is an exact path: ``/health`` matches ``/health`` only, not ``/health/`` (which an
+    app may serve as another page) nor ``/health-admin``. An entry ending in ``*`` is a prefix
     (``/static/*``). A path with ``.`` or ``..`` segments or an empty segment never matches, so
     ``/static/../admin`` cannot slip past as an excluded path.
 
     Example:
         >>> excluded = PathMatcher(["/health", "/static/*"])
-        >>> excluded("/health/"), excluded("/health-admin"), excluded("/static/app.js")
+        >>> excluded("/health"), excluded("/health/"), excluded("/static/app.js")
         (True, False, True)
     """
 
@@ -30,7 +30,7 @@ class PathMatcher:
             if entry.endswith("*"):
                 prefixes.append(entry[:-1])
             else:
-                exact.add(entry.rstrip("/") or "/")
+                exact.add(entry)
         self._exact = frozenset(exact)
         self._prefixes = tuple(prefixes)
 
@@ -44,6 +44,6 @@ class PathMatcher:
         segments = path.split("/")[1:-1]  # the last segment may be empty (trailing slash)
         if any(segment in ("", ".", "..") for segment in segments) or path.endswith(("/.", "/..")):
             return False
-        if (path.rstrip("/") or "/") in self._exact:
+        if path in self._exact:
             return True
         return any(path.startswith(prefix) for prefix in self._prefixes)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 
 from .exceptions import AccessDeniedError, ConfigurationError
-from .settings import Settings
+from .settings import Settings, UserKind, user_entry
 from .user import User
 
 __all__ = ["authorize", "group_check"]
@@ -15,9 +16,10 @@ def authorize(user: User, settings: Settings) -> None:
     """Refuse ``user`` unless the configured groups / users admit them.
 
     With neither ``allowed_groups`` nor ``allowed_users`` set, every authenticated user is
-    admitted. Otherwise a user is admitted if they are in any allowed group or are listed (by
-    ``sub``, ``username`` or ``email``); with ``require_all`` they must be in every allowed group
-    and, if users are listed, be one of them.
+    admitted. Otherwise a user is admitted if they are in any allowed group or are listed (an
+    email entry matches only a verified email, case-insensitively; a sub or username entry
+    only that identifier, see :func:`~cognito_auth_middleware.settings.user_entry`); with
+    ``require_all`` they must be in every allowed group and, if users are listed, be one of them.
 
     Raises:
         AccessDeniedError: the user is not admitted.
@@ -25,9 +27,7 @@ def authorize(user: User, settings: Settings) -> None:
     groups, users = settings.allowed_groups, settings.allowed_users
     if not groups and not users:
         return
-    listed = bool(users) and any(
-        name is not None and name in users for name in (user.sub, user.username, user.email)
-    )
+    listed = bool(users) and _listed(user, _entries(users))
     if settings.require_all:
         admitted = all(user.is_in(group) for group in groups) and (listed or not users)
     else:
@@ -43,6 +43,24 @@ def authorize(user: User, settings: Settings) -> None:
             )
             + " is required"
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _entries(users: tuple[str, ...]) -> dict[UserKind, frozenset[str]]:
+    kinds: dict[UserKind, set[str]] = {"email": set(), "sub": set(), "username": set()}
+    for entry in users:
+        kind, value = user_entry(entry)
+        kinds[kind].add(value)
+    return {kind: frozenset(values) for kind, values in kinds.items()}
+
+
+def _listed(user: User, entries: Mapping[UserKind, frozenset[str]]) -> bool:
+    if user.sub in entries["sub"]:
+        return True
+    if user.username is not None and user.username in entries["username"]:
+        return True
+    # An unverified email proves nothing: anyone may type any address at sign-up.
+    return bool(user.email and user.email_verified and user.email.lower() in entries["email"])
 
 
 def group_check(groups: tuple[str, ...], require_all: bool) -> Callable[[User], None]:

@@ -8,28 +8,37 @@ another region stops the app at start-up instead of failing its first request.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
 from .exceptions import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENV_PREFIX", "Settings", "UserKind", "user_entry"]
 
 ENV_PREFIX = "COGNITO_AUTH_"
 
+# Applied with ``fullmatch`` (``$`` would admit a trailing newline) and ASCII-only classes
+# (``\d`` and ``\w`` would admit other scripts' digits and letters).
 _REGION = r"[a-z]{2}(?:-gov)?-[a-z]+-\d{1,2}"
 _ALB_ARN_RE = re.compile(
-    rf"^arn:(?P<partition>aws|aws-us-gov):elasticloadbalancing:(?P<region>{_REGION}):"
-    r"\d{12}:loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$"
+    rf"arn:(?P<partition>aws|aws-us-gov):elasticloadbalancing:(?P<region>{_REGION}):"
+    r"\d{12}:loadbalancer/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}",
+    re.ASCII,
 )
-_REGION_RE = re.compile(rf"^{_REGION}$")
-_USER_POOL_RE = re.compile(rf"^(?P<region>{_REGION})_[0-9A-Za-z]{{1,55}}$")
-_CLIENT_ID_RE = re.compile(r"^[\w+]{1,128}$")
+_REGION_RE = re.compile(_REGION, re.ASCII)
+_USER_POOL_RE = re.compile(rf"(?P<region>{_REGION})_[0-9A-Za-z]{{1,55}}", re.ASCII)
+_CLIENT_ID_RE = re.compile(r"[\w+]{1,128}", re.ASCII)
+
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_SUB_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+UserKind = Literal["email", "sub", "username"]
+_USER_PREFIXES: tuple[UserKind, ...] = ("sub", "username")
 
 _GOVCLOUD_KEY_URL = "https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}"
 _ALB_KEY_URL = "https://public-keys.auth.elb.{region}.amazonaws.com"
@@ -51,8 +60,46 @@ _FIELDS = (
 )
 
 
+# Variables of the ``cognito-auth`` library this package replaces that held the app's
+# authorisation rules: ignoring them would open the app to every user of the pool.
+_NOT_YET_SUPPORTED = {
+    "COGNITO_AUTH_SECRET_NAME": "an AWS Secrets Manager secret",
+    "COGNITO_AUTH_CONFIG_PATH": "a JSON file",
+}
+
+
 def _env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
+
+
+def _closest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _check_names(options: Mapping[str, object], env: Mapping[str, str]) -> None:
+    """Refuse keywords and ``COGNITO_AUTH_*`` variables that no setting reads."""
+    for option in sorted(options):
+        if option not in _FIELDS:
+            raise ConfigurationError(
+                f"unknown setting {option!r}{_closest(option, _FIELDS)} "
+                f"(known: {', '.join(_FIELDS)})"
+            )
+    known = {_env_name(field) for field in _FIELDS}
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        if name in _NOT_YET_SUPPORTED:
+            raise ConfigurationError(
+                f"{name} is set: the cognito-auth library read the app's authorisation rules "
+                f"from {_NOT_YET_SUPPORTED[name]} there, and this package does not support it "
+                "yet. Put the rules in COGNITO_AUTH_ALLOWED_GROUPS / COGNITO_AUTH_ALLOWED_USERS "
+                f"instead and unset {name}; ignoring it would admit every user of the pool."
+            )
+        raise ConfigurationError(
+            f"unknown environment variable {name}{_closest(name, known)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
 
 
 def _as_tuple(field: str, value: object) -> tuple[str, ...]:
@@ -89,7 +136,38 @@ def _as_seconds(field: str, value: object, *, low: float, high: float) -> float:
     return seconds
 
 
+def user_entry(entry: str) -> tuple[UserKind, str]:
+    """The kind and value of an ``allowed_users`` entry.
+
+    An entry with an ``@`` is an email address (matched case-insensitively, and only against a
+    verified email); ``sub:<sub>`` and ``username:<name>`` name those identifiers; any other
+    entry is a ``sub`` if it has the form of a Cognito sub (a UUID), else a ``username``. An
+    entry of one kind never matches an identifier of another kind.
+
+    Raises:
+        ConfigurationError: an email entry is not an email address, or a prefix has no value.
+
+    Example:
+        >>> user_entry("Ann@Example.com"), user_entry("username:ann")
+        (('email', 'ann@example.com'), ('username', 'ann'))
+    """
+    for kind in _USER_PREFIXES:
+        if entry.startswith(kind + ":"):
+            value = entry[len(kind) + 1 :].strip()
+            if not value:
+                raise ConfigurationError(f"allowed_users entry {entry!r} names no {kind}")
+            return kind, value
+    if "@" in entry:
+        if not _EMAIL_RE.fullmatch(entry):
+            raise ConfigurationError(f"allowed_users entry {entry!r} is not an email address")
+        return "email", entry.lower()
+    return ("sub" if _SUB_RE.fullmatch(entry) else "username"), entry
+
+
 def _check_url(field: str, url: str) -> str:
+    # urlsplit silently drops tabs and newlines that the HTTP client would later refuse.
+    if not url.isascii() or any(char <= " " or char == "\x7f" for char in url):
+        raise ConfigurationError(f"{field} must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{field} must be an absolute http(s) URL, got {url!r}")
@@ -114,12 +192,13 @@ class Settings:
         alb_key_url: Base URL of the ALB public keys; the key is at ``{alb_key_url}/{kid}``.
             ``None`` means the AWS endpoint of ``region`` (GovCloud included).
         jwks_url: URL of the Cognito JWKS. ``None`` means the pool's AWS URL.
-        exclude_paths: Paths served without authentication; ``/health`` matches ``/health`` and
-            ``/health/``, an entry ending in ``*`` is a prefix.
+        exclude_paths: Paths served without authentication, exactly as written (``/health``
+            matches ``/health`` only, not ``/health/``); an entry ending in ``*`` is a prefix.
         allowed_groups: If set, the user must be in one of them (all of them with
             ``require_all``).
-        allowed_users: If set, users listed here (by ``sub``, ``username`` or ``email``) are
-            allowed; combined with ``allowed_groups`` either suffices unless ``require_all``.
+        allowed_users: If set, users listed here are allowed: verified email addresses
+            (case-insensitive), subs or usernames (see :func:`user_entry`); combined with
+            ``allowed_groups`` either suffices unless ``require_all``.
         require_all: Require every allowed group (and listed user) instead of any.
         leeway: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (0 to 300).
         redirect_url: Where to send browsers whose credentials are missing, expired or invalid,
@@ -163,14 +242,12 @@ class Settings:
             **options: Any field of this class; ``None`` means "not given".
 
         Raises:
-            ConfigurationError: a value is malformed, unknown or inconsistent with another.
+            ConfigurationError: a value is malformed or inconsistent with another, a keyword
+                is unknown, or the environment holds a ``COGNITO_AUTH_*`` variable that no
+                setting reads (a typo would otherwise be silently ignored).
         """
-        unknown = sorted(set(options) - set(_FIELDS))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(_FIELDS)}"
-            )
         env = os.environ if environ is None else environ
+        _check_names(options, env)
         raw: dict[str, object] = {}
         for field in _FIELDS:
             value = options.get(field)
@@ -192,7 +269,7 @@ class Settings:
 
         regions: dict[str, str] = {}
         for arn in lists["alb_arn"]:
-            match = _ALB_ARN_RE.match(arn)
+            match = _ALB_ARN_RE.fullmatch(arn)
             if match is None:
                 raise ConfigurationError(
                     f"alb_arn ({_env_name('alb_arn')}) is not an application load balancer ARN: "
@@ -202,7 +279,7 @@ class Settings:
             regions[match["region"]] = "alb_arn"
         pool = strs["user_pool_id"]
         if pool is not None:
-            match = _USER_POOL_RE.match(pool)
+            match = _USER_POOL_RE.fullmatch(pool)
             if match is None:
                 raise ConfigurationError(
                     f"user_pool_id ({_env_name('user_pool_id')}) must look like "
@@ -211,7 +288,7 @@ class Settings:
             regions.setdefault(match["region"], "user_pool_id")
         region = strs["region"]
         if region is not None:
-            if not _REGION_RE.match(region):
+            if not _REGION_RE.fullmatch(region):
                 raise ConfigurationError(f"region must be an AWS region name, got {region!r}")
             regions.setdefault(region, "region")
         if len(regions) > 1:
@@ -225,8 +302,10 @@ class Settings:
                 "(COGNITO_AUTH_USER_POOL_ID) or region (COGNITO_AUTH_REGION)"
             )
         for client in lists["client_id"]:
-            if not _CLIENT_ID_RE.match(client):
+            if not _CLIENT_ID_RE.fullmatch(client):
                 raise ConfigurationError(f"client_id must be an app client id, got {client!r}")
+        for entry in lists["allowed_users"]:
+            user_entry(entry)
         for path in lists["exclude_paths"]:
             if not path.startswith("/"):
                 raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
@@ -256,19 +335,53 @@ class Settings:
         )
 
     @classmethod
-    def for_middleware(cls, settings: Settings | None = None, **options: Any) -> Settings:
-        """``settings`` (or settings loaded from ``options``), refused unless an ALB is pinned.
+    def resolve(
+        cls, settings: Settings | None, options: Mapping[str, Any], *, given_as: str = "settings"
+    ) -> Settings:
+        """``settings`` if given, else settings loaded from ``options``; never both.
+
+        For constructors that take either ready settings (or a verifier, which holds its own)
+        or keywords: a keyword next to them could not be honoured, so it is an error rather
+        than silently dropped.
+
+        Args:
+            settings: Ready settings, or ``None``.
+            options: Settings keywords; ``None`` values mean "not given".
+            given_as: What the caller passed ``settings`` as, for the message.
 
         Raises:
-            ConfigurationError: ``alb_arn`` is not set, or a setting is invalid.
+            ConfigurationError: both were given, or the options are invalid.
         """
-        result = settings if settings is not None else cls.load(**options)
+        if settings is None:
+            return cls.load(**options)
+        ignored = sorted(name for name, value in options.items() if value is not None)
+        if ignored:
+            raise ConfigurationError(
+                f"{given_as}= already holds the whole configuration, so {', '.join(ignored)} "
+                f"cannot be applied: set {'it' if len(ignored) == 1 else 'them'} where the "
+                f"{given_as} is built"
+            )
+        return settings
+
+    @classmethod
+    def for_middleware(
+        cls, settings: Settings | None = None, *, given_as: str = "settings", **options: Any
+    ) -> Settings:
+        """:meth:`resolve`, refused unless an ALB is pinned (or dev mode is on).
+
+        Raises:
+            ConfigurationError: ``alb_arn`` is not set, or as :meth:`resolve`.
+        """
+        result = cls.resolve(settings, options, given_as=given_as)
         if not result.dev_mode:  # dev mode runs locally, where there is no ALB to pin
             result.require_signer()
         return result
 
-    def require_signer(self) -> None:
+    def require_signer(self, opt_out: str = "") -> None:
         """Refuse to serve without a pinned ALB: the middlewares call this at start-up.
+
+        Args:
+            opt_out: How the caller may opt out, added to the message.
 
         Raises:
             ConfigurationError: ``alb_arn`` is not set.
@@ -277,7 +390,8 @@ class Settings:
             raise ConfigurationError(
                 "alb_arn is required: set it to your load balancer's ARN (keyword alb_arn or "
                 "environment variable COGNITO_AUTH_ALB_ARN). Without it a token signed by any "
-                "other load balancer in the region would be accepted."
+                "other load balancer in the region, for any user pool there, would be accepted."
+                + (f" {opt_out}" if opt_out else "")
             )
 
     @property
@@ -291,7 +405,7 @@ class Settings:
     def issuer_pattern(self) -> re.Pattern[str]:
         """The form any issuer must have: a Cognito user pool of this region."""
         region = re.escape(self.region)
-        return re.compile(rf"^https://cognito-idp\.{region}\.amazonaws\.com/{region}_[0-9A-Za-z]+$")
+        return re.compile(rf"https://cognito-idp\.{region}\.amazonaws\.com/{region}_[0-9A-Za-z]+")
 
     @property
     def alb_key_base_url(self) -> str:
@@ -303,8 +417,8 @@ class Settings:
         return _ALB_KEY_URL.format(region=self.region)
 
     def alb_key_url_for(self, kid: str) -> str:
-        """The URL of the ALB public key ``kid`` (a kid that already passed the UUID check)."""
-        return f"{self.alb_key_base_url}/{kid}"
+        """The URL of the ALB public key ``kid``, quoted (the kid has passed the UUID check)."""
+        return f"{self.alb_key_base_url}/{quote(kid, safe='')}"
 
     def jwks_url_for(self, issuer: str) -> str:
         """The JWKS URL for an issuer that has already passed the issuer check."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Response
 
+from .dev_mode import local_client_environ
 from .driver import LazyVerifier
 from .exceptions import AuthenticationError
 from .headers import from_environ
@@ -81,6 +82,7 @@ class CognitoAuthWSGIMiddleware:
         self.verifier = verifier = LazyVerifier(Verifier, settings, verifier, options).get()
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
+        self._dev_mode = verifier.settings.dev_mode
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self._excluded(environ.get("PATH_INFO") or "/"):
@@ -88,7 +90,10 @@ class CognitoAuthWSGIMiddleware:
         (oidc_data, access_token, identity), accept = from_environ(environ)
         try:
             user = self.verifier.authenticate(
-                oidc_data, access_token, identity, client_host=environ.get("REMOTE_ADDR")
+                oidc_data,
+                access_token,
+                identity,
+                client_host=local_client_environ(environ) if self._dev_mode else None,
             )
         except AuthenticationError as exc:
             refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)

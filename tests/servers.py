@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -24,11 +25,17 @@ def bind_loopback() -> socket.socket:
 
 
 @contextmanager
-def serve(app: ASGIApp, sock: socket.socket | None = None) -> Iterator[str]:
-    """Run ``app`` under a real uvicorn server in a thread; yield ``127.0.0.1:<port>``."""
+def serve(app: ASGIApp, sock: socket.socket | None = None, **options: Any) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn server in a thread; yield ``127.0.0.1:<port>``.
+
+    The server keeps uvicorn's defaults (lifespan ``auto`` included), as users run it;
+    ``options`` are further ``uvicorn.Config`` keywords (``forwarded_allow_ips="*"``, ...).
+    """
     sock = sock or bind_loopback()
     address = f"127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, log_level="warning", timeout_graceful_shutdown=2, **{"lifespan": "auto", **options}
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

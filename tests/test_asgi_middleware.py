@@ -509,6 +509,49 @@ def test_allowed_groups(
         assert probe.entered == []
 
 
+BOSS = "boss@corp.example"
+BOB_SUB = "b0b0b0b0-0000-4000-8000-000000000002"
+
+
+def _signed_in(
+    idp: FakeIdentityProvider, *, sub: str, email: str, verified: object, username: str
+) -> dict[str, str]:
+    headers = idp.headers(sub=sub, email=email, username=username)
+    headers["x-amzn-oidc-data"] = idp.mint_alb_token(
+        sub=sub, email=email, username=username, claims={"email_verified": verified}
+    )
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        pytest.param({"email": BOSS, "verified": "true"}, 200, id="verified-email"),
+        pytest.param({"email": "Boss@Corp.EXAMPLE", "verified": True}, 200, id="case-insensitive"),
+        pytest.param({"email": BOSS, "verified": "false"}, 403, id="unverified-email"),
+        pytest.param({"email": BOSS, "verified": "yes"}, 403, id="odd-verified-value"),
+        pytest.param({"username": "boss"}, 200, id="listed-username"),
+        pytest.param({"username": BOB_SUB}, 403, id="username-equal-to-a-listed-sub"),
+        pytest.param({"username": BOSS, "verified": "false"}, 403, id="username-equal-to-email"),
+        pytest.param({"sub": BOB_SUB}, 200, id="listed-sub"),
+        pytest.param({"sub": ALICE_SUB, "username": "sub:" + BOB_SUB}, 403, id="prefix-is-text"),
+    ],
+)
+def test_allowed_users_match_one_kind_and_verified_emails_only(
+    who: dict[str, Any], status: int, idp: FakeIdentityProvider, options: dict[str, Any]
+) -> None:
+    # One list, three kinds: an identifier never matches an entry of another kind.
+    app, probe = protected(options, allowed_users=[BOSS, "username:boss", BOB_SUB])
+    person = {"sub": ALICE_SUB, "email": "alice@example.com", "verified": "true", "username": "a"}
+    headers = _signed_in(idp, **{**person, **who})
+    with TestClient(app) as client:
+        response = client.get("/whoami", headers=headers)
+    assert response.status_code == status
+    if status == 403:
+        assert_json_refusal(response, 403, "access_denied")
+        assert probe.entered == []
+
+
 def test_key_endpoint_failure_is_503_with_retry_after_and_is_not_cached(
     idp: FakeIdentityProvider, key_server: KeyServer
 ) -> None:
@@ -553,7 +596,7 @@ def test_unhashable_signer_in_alb_header_is_a_401_not_a_crash(
     ("path", "scope_path", "reaches_app"),
     [
         pytest.param("/health", "/health", True, id="exact"),
-        pytest.param("/health/", "/health/", True, id="exact-trailing-slash"),
+        pytest.param("/health/", "/health/", False, id="exact-trailing-slash"),
         pytest.param("/static/app.js", "/static/app.js", True, id="prefix"),
         pytest.param("/static/css/site.css", "/static/css/site.css", True, id="prefix-deep"),
         pytest.param("/health-admin", "/health-admin", False, id="not-a-prefix"),
@@ -786,7 +829,7 @@ def test_bare_add_middleware_is_configured_from_the_environment(
     monkeypatch.setenv("COGNITO_AUTH_CLIENT_ID", idp.client_id)
     monkeypatch.setenv("COGNITO_AUTH_ALB_KEY_URL", key_server.alb_key_url)
     monkeypatch.setenv("COGNITO_AUTH_JWKS_URL", key_server.jwks_url)
-    monkeypatch.setenv("COGNITO_AUTH_EXCLUDE_PATHS", "/health,/ready")
+    monkeypatch.setenv("COGNITO_AUTH_EXCLUDE_PATHS", "/health,/ready/")
     monkeypatch.setenv("COGNITO_AUTH_ALLOWED_GROUPS", "staff")
     probe = Probe()
     app = starlette_app(probe)

@@ -1,4 +1,4 @@
-"""Dev mode: a mock user for header-less requests from loopback clients only."""
+"""Dev mode: a mock user for header-less requests that are plainly local, and no others."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
 
 from cognito_auth_middleware import (
@@ -23,11 +25,13 @@ from cognito_auth_middleware import (
     User,
     get_user,
 )
-from cognito_auth_middleware.dev_mode import is_loopback
+from cognito_auth_middleware.dev_mode import is_loopback, local_client_environ
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from tests.servers import serve
 
 LOCAL = ("127.0.0.1", 50000)
 REMOTE = ("203.0.113.7", 50000)
+LOCAL_URL = "http://localhost:8000"  # the Host a local browser sends
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -59,7 +63,7 @@ def dev_options(key_server: KeyServer, tmp_path: Path, monkeypatch: pytest.Monke
 def test_mock_user_only_for_loopback_clients(
     dev_options: dict[str, Any], client: tuple[str, int], status: int
 ) -> None:
-    with TestClient(asgi_app(**dev_options), client=client) as http:
+    with TestClient(asgi_app(**dev_options), base_url=LOCAL_URL, client=client) as http:
         response = http.get("/")
     assert response.status_code == status
     if status == 200:
@@ -75,7 +79,7 @@ def test_mock_user_only_for_loopback_clients(
 def test_present_headers_are_still_verified(
     dev_options: dict[str, Any], idp: FakeIdentityProvider
 ) -> None:
-    with TestClient(asgi_app(**dev_options), client=LOCAL) as http:
+    with TestClient(asgi_app(**dev_options), base_url=LOCAL_URL, client=LOCAL) as http:
         real = http.get("/", headers=idp.headers(sub="real-user", email="r@example.com"))
         tampered = idp.headers(sub="real-user")
         tampered["x-amzn-oidc-data"] = tampered["x-amzn-oidc-data"][:-8] + "AAAAAAA="
@@ -92,7 +96,7 @@ def test_mock_user_from_file_and_from_named_config(
     (tmp_path / "dev-mock-user.json").write_text(
         json.dumps({"email": "ann@example.com", "sub": "ann", "groups": ["admins"]})
     )
-    with TestClient(asgi_app(**dev_options), client=LOCAL) as http:
+    with TestClient(asgi_app(**dev_options), base_url=LOCAL_URL, client=LOCAL) as http:
         assert http.get("/").json() == {
             "sub": "ann",
             "email": "ann@example.com",
@@ -101,7 +105,7 @@ def test_mock_user_from_file_and_from_named_config(
     named = tmp_path / "other.json"
     named.write_text(json.dumps({"email": "bob@example.com", "sub": "bob"}))
     monkeypatch.setenv("COGNITO_AUTH_DEV_CONFIG", str(named))
-    with TestClient(asgi_app(**dev_options), client=LOCAL) as http:
+    with TestClient(asgi_app(**dev_options), base_url=LOCAL_URL, client=LOCAL) as http:
         assert http.get("/").json()["sub"] == "bob"
 
 
@@ -160,6 +164,90 @@ def test_wsgi_dev_mode(dev_options: dict[str, Any], remote_addr: str, status: in
     assert response.status_code == status
     if status == 200:
         assert response.get_data() == User.create_mock().sub.encode()
+
+
+FORWARDING = [
+    pytest.param({"x-forwarded-for": "127.0.0.1"}, id="x-forwarded-for"),
+    pytest.param({"forwarded": "for=127.0.0.1"}, id="forwarded"),
+    pytest.param({"x-real-ip": "127.0.0.1"}, id="x-real-ip"),
+    pytest.param({"x-forwarded-host": "localhost"}, id="x-forwarded-host"),
+    pytest.param({"X-Forwarded-For": ""}, id="empty-and-capitalised"),
+]
+
+
+@pytest.mark.parametrize("headers", FORWARDING)
+def test_no_mock_user_when_a_proxy_forwarded_the_request(
+    dev_options: dict[str, Any], headers: dict[str, str]
+) -> None:
+    with TestClient(asgi_app(**dev_options), base_url=LOCAL_URL, client=LOCAL) as http:
+        response = http.get("/", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == "missing_token"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "status"),
+    [
+        pytest.param("http://localhost", 200, id="localhost"),
+        pytest.param("http://LOCALHOST:3000", 200, id="localhost-upper-case-port"),
+        pytest.param("http://127.0.0.1:8000", 200, id="ipv4"),
+        pytest.param("http://127.8.0.1", 200, id="ipv4-range"),
+        pytest.param("http://[::1]:8000", 200, id="ipv6"),
+        pytest.param("http://app.example.com", 401, id="public-name"),
+        pytest.param("http://localhost.example.com", 401, id="localhost-prefix"),
+        pytest.param("http://127.0.0.1.nip.io", 401, id="rebinding-name"),
+        pytest.param("http://10.0.0.1:8000", 401, id="private-address"),
+    ],
+)
+def test_mock_user_only_for_a_loopback_host(
+    dev_options: dict[str, Any], base_url: str, status: int
+) -> None:
+    with TestClient(asgi_app(**dev_options), base_url=base_url, client=LOCAL) as http:
+        assert http.get("/").status_code == status
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        pytest.param("localhost:8000", True, id="name-port"),
+        pytest.param("[::1]", True, id="ipv6-no-port"),
+        pytest.param("localhost:80x", False, id="bad-port"),
+        pytest.param("[::1]x", False, id="junk-after-bracket"),
+        pytest.param("[::1", False, id="unclosed-bracket"),
+        pytest.param("", False, id="empty"),
+        pytest.param(None, False, id="absent"),
+    ],
+)
+def test_loopback_host_values(
+    dev_options: dict[str, Any], host: str | None, expected: bool
+) -> None:
+    environ = {"REMOTE_ADDR": "127.0.0.1", **({"HTTP_HOST": host} if host is not None else {})}
+    assert (local_client_environ(environ) == "127.0.0.1") is expected
+
+
+def test_a_server_trusting_forwarded_headers_gives_no_mock_user(
+    dev_options: dict[str, Any],
+) -> None:
+    # uvicorn --forwarded-allow-ips='*' (common in containers) takes the client address from
+    # X-Forwarded-For: a remote client claiming 127.0.0.1 must still not be the mock user.
+    with serve(asgi_app(**dev_options), forwarded_allow_ips="*") as address:
+        local = httpx.get(f"http://{address}/")
+        claimed = httpx.get(f"http://{address}/", headers={"x-forwarded-for": "127.0.0.1"})
+    assert local.status_code == 200
+    assert claimed.status_code == 401
+
+
+def test_werkzeug_proxy_fix_gives_no_mock_user(dev_options: dict[str, Any]) -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [b"reached"]
+
+    client = Client(ProxyFix(CognitoAuthWSGIMiddleware(app, **dev_options), x_for=1, x_host=1))
+    remote = {"REMOTE_ADDR": "203.0.113.7"}
+    claimed = client.get("/", environ_base=remote, headers={"X-Forwarded-For": "127.0.0.1"})
+    local = client.get("/", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert claimed.status_code == 401
+    assert local.status_code == 200
 
 
 @pytest.mark.parametrize(

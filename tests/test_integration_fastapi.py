@@ -282,8 +282,10 @@ def test_dev_mode_mock_user_only_for_loopback_clients(
     """Like the middleware: the client address reaches the verifier, so dev mode works."""
     monkeypatch.chdir(tmp_path)  # no stray dev-mock-user.json from the working directory
     auth = CognitoAuth(**key_server.settings(alb_arn=None, dev_mode=True))
-    with TestClient(dependency_app(auth), client=client) as http:
+    with TestClient(dependency_app(auth), base_url="http://127.0.0.1", client=client) as http:
         response = http.get("/me")
+        proxied = http.get("/me", headers={"x-forwarded-for": "127.0.0.1"})
+    assert_detail_refusal(proxied, 401, "missing_token")
     if status == 200:
         assert response.status_code == 200
         assert response.json()["email"] == "dev@example.com"

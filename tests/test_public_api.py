@@ -112,11 +112,29 @@ def test_documented_constructor_raises_documented_errors(
         User(**arguments, region="eu-west-2")
 
 
-def test_constructor_without_alb_arn_still_verifies_and_warns(
+def test_constructor_without_alb_arn_is_refused(
+    idp: FakeIdentityProvider, key_server: KeyServer
+) -> None:
+    # A pair from another AWS account's ALB and pool would pass every other check.
+    impostor = FakeIdentityProvider(user_pool_id="eu-west-2_Impostor9")
+    headers = impostor.headers(sub="bob")
+    options = key_server.settings(alb_arn=None, user_pool_id=None, client_id=None)
+    with pytest.raises(ConfigurationError, match="COGNITO_AUTH_ALB_ARN") as refused:
+        User(
+            oidc_data_header=headers["x-amzn-oidc-data"],
+            access_token_header=headers["x-amzn-oidc-accesstoken"],
+            region="eu-west-2",  # the compatibility note's call, nothing else configured
+            **options,
+        )
+    assert "allow_any_alb=True" in str(refused.value)
+    assert key_server.requests == []
+
+
+def test_constructor_opt_out_without_alb_arn_still_verifies_and_warns(
     idp: FakeIdentityProvider, key_server: KeyServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     options = key_server.settings(
-        alb_arn=None, user_pool_id=None, client_id=None, region="eu-west-2"
+        alb_arn=None, user_pool_id=None, client_id=None, region="eu-west-2", allow_any_alb=True
     )
     headers = idp.headers(sub="bob")
     with caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"):
@@ -155,16 +173,53 @@ def test_user_claims_are_copies_and_repr_is_readable(idp: FakeIdentityProvider) 
 
 
 @pytest.mark.parametrize(
-    ("claims", "field"),
+    "sub", [pytest.param(5, id="int"), pytest.param("", id="empty"), pytest.param(None, id="null")]
+)
+def test_user_needs_a_string_sub(sub: object) -> None:
+    with pytest.raises(InvalidTokenError, match="sub"):
+        User.from_claims({"sub": sub}, {})
+
+
+ODD_VALUES = [None, 5, 1.5, True, ["a"], {"a": 1}, "", "\n", 10**400]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+@pytest.mark.parametrize("field", ["email", "username", "name", "given_name", "family_name"])
+def test_display_claims_of_odd_types_read_as_absent(
+    field: str, value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="cognito_auth_middleware"):
+        user = User.from_claims({"sub": "s", field: value}, {"username": value})
+    expected = value if isinstance(value, str) else None
+    assert getattr(user, field) == expected
+    if not isinstance(value, str | None):
+        assert any(field in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("value", "verified"),
     [
-        pytest.param({"sub": 5}, "sub", id="sub-int"),
-        pytest.param({"sub": "s", "email": ["a"]}, "email", id="email-list"),
-        pytest.param({"sub": "s", "email_verified": "yes"}, "email_verified", id="verified"),
+        pytest.param(True, True, id="true"),
+        pytest.param("true", True, id="string-true"),
+        pytest.param("TRUE", False, id="upper-case"),
+        pytest.param("yes", False, id="yes"),
+        pytest.param(1, False, id="one"),
+        pytest.param(False, False, id="false"),
+        pytest.param("false", False, id="string-false"),
+        pytest.param(None, False, id="null"),
+        pytest.param(["true"], False, id="list"),
     ],
 )
-def test_user_rejects_wrong_claim_types(claims: dict[str, Any], field: str) -> None:
-    with pytest.raises(InvalidTokenError, match=field):
-        User.from_claims(claims, {})
+def test_only_true_means_a_verified_email(value: object, verified: bool) -> None:
+    user = User.from_claims({"sub": "s", "email": "a@example.com", "email_verified": value}, {})
+    assert user.email_verified is verified
+
+
+@pytest.mark.parametrize(
+    "groups", [pytest.param("admins", id="string"), pytest.param(["admins", 5], id="mixed")]
+)
+def test_malformed_groups_read_as_none(groups: object) -> None:
+    assert User.from_claims({"sub": "s"}, {"cognito:groups": groups}).groups == ()
 
 
 def test_user_survives_pickling() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from cognito_auth_middleware import ConfigurationError, Settings
+from cognito_auth_middleware.settings import user_entry
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
 ARN2 = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/other/60dc6c495c0c9188"
@@ -97,11 +98,104 @@ def test_require_signer_names_the_setting() -> None:
 
 def test_issuer_pattern_is_the_cognito_form_of_the_region() -> None:
     pattern = Settings.load(environ={}, region="eu-west-2").issuer_pattern
-    assert pattern.match(f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}")
+    assert pattern.fullmatch(f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}")
     for issuer in (
         "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
         f"https://cognito-idp.eu-west-2.amazonaws.com.evil.com/{POOL}",
         f"http://cognito-idp.eu-west-2.amazonaws.com/{POOL}",
         f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}/../x",
+        f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}\n",
     ):
-        assert not pattern.match(issuer), issuer
+        assert not pattern.fullmatch(issuer), issuer
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        pytest.param("alb_arn", ARN + "\nx", id="arn-newline"),
+        pytest.param(
+            "alb_arn", ARN.replace("123456789012", "١٢٣٤٥٦٧٨٩٠١٢"), id="arn-arabic-digits"
+        ),
+        pytest.param("user_pool_id", POOL + "\nx", id="pool-newline"),
+        pytest.param("region", "eu-west-2\nx", id="region-newline"),
+        pytest.param("client_id", "abc\ndef", id="client-newline"),
+        pytest.param("client_id", "\uff41\uff42\uff43", id="client-fullwidth"),
+        pytest.param("jwks_url", "https://example.com/jw\nks", id="url-newline"),
+        pytest.param("alb_key_url", "https://exa mple.com", id="url-space"),
+        pytest.param("redirect_url", "https://example.com/\tx", id="url-tab"),
+    ],
+)
+def test_values_are_matched_whole_and_ascii(option: str, value: str) -> None:
+    # A newline passes `re.match(...$)`; other scripts' digits pass `\d`. (Whitespace around
+    # a value is stripped first, as environment values often end in a newline.)
+    with pytest.raises(ConfigurationError):
+        Settings.load(environ={}, **{"region": "eu-west-2", option: value})
+
+
+@pytest.mark.parametrize(
+    ("keywords", "suggestion"),
+    [
+        pytest.param({"alowed_groups": "admins"}, "allowed_groups", id="keyword-typo"),
+        pytest.param({"user_pool": POOL}, "user_pool_id", id="keyword-short"),
+    ],
+)
+def test_a_misspelt_keyword_is_refused_with_a_suggestion(
+    keywords: dict[str, Any], suggestion: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"did you mean {suggestion}"):
+        Settings.load(environ={}, alb_arn=ARN, **keywords)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("COGNITO_AUTH_USER_POOL", "did you mean COGNITO_AUTH_USER_POOL_ID", id="typo"),
+        pytest.param("COGNITO_AUTH_ALLOWED_GROUP", "COGNITO_AUTH_ALLOWED_GROUPS", id="singular"),
+        pytest.param("COGNITO_AUTH_WHATEVER", "unknown environment variable", id="unknown"),
+        pytest.param("COGNITO_AUTH_SECRET_NAME", "Secrets Manager", id="old-secret"),
+        pytest.param("COGNITO_AUTH_CONFIG_PATH", "JSON file", id="old-config-file"),
+    ],
+)
+def test_an_unknown_environment_variable_stops_start_up(name: str, message: str) -> None:
+    environ = {"COGNITO_AUTH_ALB_ARN": ARN, name: "x"}
+    with pytest.raises(ConfigurationError, match=message) as refused:
+        Settings.load(environ=environ)
+    assert name in str(refused.value)
+
+
+def test_other_variables_are_not_ours() -> None:
+    environ = {"COGNITO_AUTH_ALB_ARN": ARN, "COGNITO_AUTHOR": "x", "AWS_REGION": "us-east-1"}
+    assert Settings.load(environ=environ).alb_arn == (ARN,)
+
+
+def test_the_old_rule_sources_are_refused_even_with_keywords() -> None:
+    # Everything configured by keyword: the variable would still have been the app's rules.
+    with pytest.raises(ConfigurationError, match="would admit every user"):
+        Settings.load(environ={"COGNITO_AUTH_SECRET_NAME": "app/auth"}, alb_arn=ARN)
+
+
+def test_ready_settings_and_keywords_together_are_refused() -> None:
+    ready = Settings.load(environ={}, alb_arn=ARN)
+    with pytest.raises(ConfigurationError, match="allowed_groups cannot be applied"):
+        Settings.resolve(ready, {"allowed_groups": ["admins"]})
+    assert Settings.resolve(ready, {"allowed_groups": None}) is ready  # None: not given
+
+
+@pytest.mark.parametrize(
+    ("entry", "kind", "value"),
+    [
+        pytest.param("Boss@Corp.Example", "email", "boss@corp.example", id="email"),
+        pytest.param("sub:abc", "sub", "abc", id="sub-prefix"),
+        pytest.param("username:ann", "username", "ann", id="username-prefix"),
+        pytest.param("11111111-2222-3333-4444-555555555555", "sub", None, id="uuid-is-a-sub"),
+        pytest.param("ann", "username", None, id="name-is-a-username"),
+    ],
+)
+def test_allowed_users_entries_have_one_kind(entry: str, kind: str, value: str | None) -> None:
+    assert user_entry(entry) == (kind, value or entry)
+
+
+@pytest.mark.parametrize("entry", ["boss@", "@corp.example", "a@b", "sub:", "username: "])
+def test_malformed_allowed_users_entries_stop_start_up(entry: str) -> None:
+    with pytest.raises(ConfigurationError, match="allowed_users"):
+        Settings.load(environ={}, alb_arn=ARN, allowed_users=[entry])

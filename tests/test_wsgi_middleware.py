@@ -410,7 +410,7 @@ def test_key_outage_is_html_503_for_browsers(
     ("path", "status"),
     [
         pytest.param("/health", 200, id="exact"),
-        pytest.param("/health/", 200, id="exact-trailing-slash"),
+        pytest.param("/health/", 401, id="exact-trailing-slash"),
         pytest.param("/health-admin", 401, id="exact-is-not-a-prefix"),
         pytest.param("/healthz", 401, id="exact-is-not-a-prefix-2"),
         pytest.param("/health/admin", 401, id="exact-has-no-children"),
