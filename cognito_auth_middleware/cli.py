@@ -78,7 +78,9 @@ def _emulate_parser(commands: Any) -> None:
     parser.add_argument("--user", default="user@example.com", help="email of the signed-in user")
     parser.add_argument("--groups", default="", help="the user's groups, comma-separated")
     parser.add_argument("--name", default=None, help="the user's display name")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="localhost or a loopback address (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
 
 

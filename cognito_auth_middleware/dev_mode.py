@@ -31,6 +31,7 @@ from .user import User
 __all__ = [
     "DEFAULT_DEV_CONFIG",
     "is_loopback",
+    "is_loopback_host",
     "load_mock_user",
     "local_client_asgi",
     "local_client_environ",
@@ -56,8 +57,13 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def _loopback_host(host: str | None) -> bool:
-    """Whether a ``Host`` value (``name[:port]``, ``[v6]:port``) names this machine."""
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a ``Host`` value (``name[:port]``, ``[v6]:port``) names this machine only.
+
+    Example:
+        >>> is_loopback_host("localhost:8000"), is_loopback_host("127.0.0.1.nip.io")
+        (True, False)
+    """
     if not host:
         return False
     host = host.strip().lower()
@@ -86,7 +92,7 @@ def local_client_asgi(scope: Mapping[str, Any]) -> str | None:
         if name == b"host":
             host = value.decode("latin-1")
     client = scope.get("client")
-    return client[0] if client and _loopback_host(host) else None
+    return client[0] if client and is_loopback_host(host) else None
 
 
 def local_client_environ(environ: Mapping[str, Any]) -> str | None:
@@ -95,7 +101,7 @@ def local_client_environ(environ: Mapping[str, Any]) -> str | None:
         return None
     address = environ.get("REMOTE_ADDR")
     return (
-        address if isinstance(address, str) and _loopback_host(environ.get("HTTP_HOST")) else None
+        address if isinstance(address, str) and is_loopback_host(environ.get("HTTP_HOST")) else None
     )
 
 

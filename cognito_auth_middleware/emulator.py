@@ -5,12 +5,18 @@ sign-in: strips any ``x-amzn-oidc-*`` header the client sent and adds freshly si
 the current user, for ordinary requests (bodies streamed both ways) and WebSockets. It also
 serves the public keys your app must trust, so the app runs with real verification:
 
-* ``/_emulator/sign-in``: a page to switch user and groups (kept in a cookie);
+* ``/_emulator/sign-in``: a page to switch user and groups (kept in a cookie) or sign out;
 * ``/_emulator/alb-keys/{kid}`` and ``/_emulator/jwks.json``: the keys.
 
 Configure the app with the settings the command prints (``COGNITO_AUTH_ALB_ARN``,
-``..._USER_POOL_ID``, ``..._CLIENT_ID``, ``..._ALB_KEY_URL``, ``..._JWKS_URL``). For local
-development only: anyone who reaches the emulator can choose to be anyone.
+``..._USER_POOL_ID``, ``..._CLIENT_ID``, ``..._ALB_KEY_URL``, ``..._JWKS_URL``).
+
+Warning: for local development only. Anyone who reaches the emulator can choose to be anyone, so
+it is kept to a loopback tool: it listens on loopback only; it answers only requests whose
+``Host`` is ``localhost``, ``127.x.x.x`` or ``[::1]`` (a page on any site can point its own name
+at 127.0.0.1, DNS rebinding); it forwards only to the configured upstream, refusing any request
+target that is not a plain ``/path``; and its sign-in and sign-out forms accept a POST only from
+its own origin.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import base64
 import contextlib
 import html
 import json
+import re
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -30,6 +38,7 @@ import httpx
 from starlette.types import Message, Receive, Scope, Send
 
 from .cache import BoundedCache
+from .dev_mode import is_loopback, is_loopback_host
 from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 from .testing import FakeIdentityProvider
 
@@ -37,6 +46,8 @@ __all__ = ["EmulatedUser", "Emulator"]
 
 PREFIX = "/_emulator"
 COOKIE = "cognito_emulator_user"
+SIGNED_OUT = "signed-out"  # the cookie's value after a sign-out
+_COOKIE_ATTRIBUTES = "Path=/; HttpOnly; SameSite=Strict"
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -58,6 +69,12 @@ _WS_HANDSHAKE = frozenset(
         "sec-websocket-accept",
     }
 )
+# uvicorn adds its own Date and Server to every response; the upstream's would be duplicates.
+_NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}
+# A request target the emulator forwards: one "/", then visible ASCII except backslash and "#",
+# with well-formed %-escapes. Anything else (absolute or authority form, "*", "@host:port/x",
+# "//host/x", backslashes, controls) could only be a mistake or an attempt to reach elsewhere.
+_TARGET = re.compile(rb'/(?!/)(?:[!"$&-\[\]-~]|%[0-9A-Fa-f]{2})*')
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,40 @@ class EmulatedUser:
             return None
 
 
+def _request_target(scope: Scope) -> bytes:
+    # uvicorn's raw_path (h11) is the request target as sent, up to "?", whatever its form.
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return raw + b"?" + query if query else raw
+
+
+def _refusal(scope: Scope) -> tuple[int, str] | None:
+    """Why the emulator must not answer this request (status, message), or ``None``."""
+    hosts = [value.decode("latin-1") for name, value in scope["headers"] if name == b"host"]
+    if len(hosts) != 1:
+        return 400, "the emulator needs exactly one Host header"
+    if not is_loopback_host(hosts[0]):
+        # DNS rebinding: any site can resolve a name of its own to 127.0.0.1 and script it.
+        loopback = "localhost, 127.x.x.x or [::1]"
+        return 421, f"the emulator answers only for Host {loopback}, not {hosts[0]!r}"
+    if not _TARGET.fullmatch(_request_target(scope)):
+        return 400, "the emulator forwards only request targets of the form /path?query"
+    return None
+
+
+def _cross_site(scope: Scope) -> bool:
+    """Whether a POST to the emulator's forms may come from a page other than its own."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    if headers.get("sec-fetch-site", "same-origin") != "same-origin":
+        return True
+    origin = headers.get("origin")
+    if origin is None and "referer" in headers:
+        referer = urlsplit(headers["referer"])
+        origin = f"{referer.scheme}://{referer.netloc}"
+    # The origin the browser addressed: the Host header, already known to be loopback.
+    return origin is None or origin.lower() != f"http://{headers['host']}".lower()
+
+
 def _cookies(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, value in headers:
@@ -104,10 +155,18 @@ class Emulator:
     """The emulator as an ASGI app (serve it with uvicorn on 127.0.0.1).
 
     Args:
-        upstream: Base URL of the protected app, e.g. ``http://127.0.0.1:8000``.
+        upstream: Base URL of the protected app, e.g. ``http://127.0.0.1:8000``. Every request
+            goes to its scheme, host and port (under its path, if it has one).
         user: Who is signed in until someone uses the sign-in page.
         public_url: The emulator's own base URL (for the key URLs it prints).
         idp: The keys to sign with (fresh ones by default).
+
+    Raises:
+        ValueError: ``upstream`` is not an http(s) URL without query or fragment.
+
+    Example::
+
+        uvicorn.run(Emulator("http://127.0.0.1:8000", EmulatedUser("a@example.com")), port=9000)
     """
 
     upstream: str
@@ -117,6 +176,13 @@ class Emulator:
 
     def __post_init__(self) -> None:
         self.upstream = self.upstream.rstrip("/")
+        parts = urlsplit(self.upstream)
+        base_url = parts.hostname and not (parts.query or parts.fragment)
+        if parts.scheme not in ("http", "https") or not base_url:
+            raise ValueError(f"--upstream must be an http(s) base URL, got {self.upstream!r}")
+        # Targets are built from these parsed parts, never by pasting strings onto a URL.
+        self._upstream = httpx.URL(self.upstream)
+        self._prefix = self._upstream.raw_path.rstrip(b"/")
         self._client: httpx.AsyncClient | None = None
         # Access tokens by user, with their expiry: RSA signing takes about a millisecond, so
         # one is minted per user and hour (as Cognito issues them), not per proxied request.
@@ -147,6 +213,13 @@ class Emulator:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+            return
+        refusal = _refusal(scope)
+        if refusal is not None:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await _plain(send, *refusal)
         elif scope["path"].startswith(PREFIX + "/"):
             await self._own_page(scope, receive, send)
         elif scope["type"] == "http":
@@ -166,8 +239,11 @@ class Emulator:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _current_user(self, scope: Scope) -> EmulatedUser:
+    def _current_user(self, scope: Scope) -> EmulatedUser | None:
+        """The user of the cookie, ``None`` after a sign-out, else the configured user."""
         cookie = _cookies(scope["headers"]).get(COOKIE)
+        if cookie == SIGNED_OUT:
+            return None
         return (EmulatedUser.from_cookie(cookie) if cookie else None) or self.user
 
     def _forward_headers(
@@ -183,13 +259,15 @@ class Emulator:
         if client:
             kept.append((b"x-forwarded-for", client[0].encode()))
         kept.append((b"x-forwarded-proto", b"http"))
-        return kept + self.signed_headers(self._current_user(scope))
+        user = self._current_user(scope)
+        # Signed out: the request goes on without ALB headers, as with on-unauthenticated=allow.
+        return kept + (self.signed_headers(user) if user is not None else [])
 
-    def _target(self, scope: Scope, scheme: str = "http") -> str:
-        base = self.upstream if scheme == "http" else "ws" + self.upstream[len("http") :]
-        query = scope.get("query_string", b"").decode("latin-1")
-        path: str = scope["path"]
-        return base + path + (f"?{query}" if query else "")
+    def _target(self, scope: Scope, *, websocket: bool = False) -> str:
+        url = self._upstream.copy_with(raw_path=self._prefix + _request_target(scope))
+        if websocket:
+            url = url.copy_with(scheme="wss" if url.scheme == "https" else "ws")
+        return str(url)
 
     async def _proxy_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def body() -> AsyncIterator[bytes]:
@@ -222,7 +300,7 @@ class Emulator:
             headers = [
                 (name.encode("latin-1"), value.encode("latin-1"))
                 for name, value in response.headers.multi_items()
-                if name.lower() not in _HOP_BY_HOP
+                if name.lower() not in _NOT_RETURNED
             ]
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
@@ -245,7 +323,7 @@ class Emulator:
         ]
         try:
             upstream = await connect(
-                self._target(scope, "ws"), additional_headers=headers, proxy=None
+                self._target(scope, websocket=True), additional_headers=headers, proxy=None
             )
         except InvalidStatus as exc:
             # The app refused the handshake (as the middleware does without valid headers).
@@ -296,11 +374,16 @@ class Emulator:
                 await _respond(send, 200, self.idp.alb_public_pem(), "application/x-pem-file")
             else:
                 await _plain(send, 404, "no such key")
+        elif scope["method"] == "POST" and _cross_site(scope):
+            # Without this any page the browser opens could sign it in as someone else.
+            await _plain(send, 403, "the emulator's forms accept only posts from its own pages")
         elif path == "/sign-in" and scope["method"] == "POST":
             await self._sign_in(receive, send)
         elif path == "/sign-in":
-            page = _sign_in_page(self._current_user(scope), self.upstream)
+            page = _sign_in_page(self._current_user(scope), self.user, self.upstream)
             await _respond(send, 200, page.encode(), "text/html; charset=utf-8")
+        elif path == "/sign-out" and scope["method"] == "POST":
+            await _redirect(send, f"{PREFIX}/sign-in", SIGNED_OUT)
         else:
             await _plain(send, 404, "not found")
 
@@ -318,19 +401,7 @@ class Emulator:
             return
         groups = tuple(g.strip() for g in (fields.get("groups") or [""])[0].split(",") if g.strip())
         name = (fields.get("name") or [""])[0].strip() or None
-        user = EmulatedUser(email, groups, name)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 303,
-                "headers": [
-                    (b"location", b"/"),
-                    (b"set-cookie", f"{COOKIE}={user.to_cookie()}; Path=/; SameSite=Lax".encode()),
-                    (b"content-length", b"0"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
+        await _redirect(send, "/", EmulatedUser(email, groups, name).to_cookie())
 
 
 def _upstream_client() -> httpx.AsyncClient:
@@ -351,20 +422,40 @@ async def _plain(send: Send, status: int, text: str) -> None:
     await _respond(send, status, text.encode(), "text/plain; charset=utf-8")
 
 
-def _sign_in_page(user: EmulatedUser, upstream: str) -> str:
+async def _redirect(send: Send, location: str, cookie: str) -> None:
+    # Strict: the browser sends the cookie only with requests from the emulator's own origin.
+    headers = [
+        (b"location", location.encode()),
+        (b"set-cookie", f"{COOKIE}={cookie}; {_COOKIE_ATTRIBUTES}".encode()),
+        (b"content-length", b"0"),
+    ]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _sign_in_page(user: EmulatedUser | None, default: EmulatedUser, upstream: str) -> str:
     value = html.escape
+    if user is None:
+        status = f"""<strong id=current>Signed out</strong>: requests are forwarded to
+<code>{value(upstream)}</code> without ALB headers.</p>"""
+    else:
+        status = f"""Signed in as <strong id=current>{value(user.email)}</strong>
+(groups: <span id=current-groups>{value(", ".join(user.groups) or "none")}</span>).
+Requests are forwarded to <code>{value(upstream)}</code> with freshly signed ALB headers.</p>
+<form method=post action="{PREFIX}/sign-out">
+<p><button type=submit id=sign-out>Sign out</button></p>
+</form>"""
+    shown = user or default
     return f"""<!doctype html><html lang=en><meta charset=utf-8>
 <title>ALB emulator: sign in</title>
 <body style="font-family:system-ui,sans-serif;max-width:36em;margin:3em auto">
 <h1>ALB emulator</h1>
-<p>Signed in as <strong id=current>{value(user.email)}</strong>
-(groups: <span id=current-groups>{value(", ".join(user.groups) or "none")}</span>).
-Requests are forwarded to <code>{value(upstream)}</code> with freshly signed ALB headers.</p>
+<p>{status}
 <form method=post action="{PREFIX}/sign-in">
-<p><label>Email <input name=email id=email value="{value(user.email)}" required></label></p>
-<p><label>Name <input name=name id=name value="{value(user.name or "")}"></label></p>
+<p><label>Email <input name=email id=email value="{value(shown.email)}" required></label></p>
+<p><label>Name <input name=name id=name value="{value(shown.name or "")}"></label></p>
 <p><label>Groups (comma-separated)
-<input name=groups id=groups value="{value(", ".join(user.groups))}"></label></p>
+<input name=groups id=groups value="{value(", ".join(shown.groups))}"></label></p>
 <p><button type=submit id=sign-in>Sign in</button></p>
 </form>
 <p><a href="/">Go to the app</a></p>
@@ -372,10 +463,12 @@ Requests are forwarded to <code>{value(upstream)}</code> with freshly signed ALB
 
 
 def run(upstream: str, user: EmulatedUser, *, host: str = "127.0.0.1", port: int = 9000) -> None:
-    """Serve the emulator on a loopback address until interrupted, printing the app's settings."""
-    from .dev_mode import is_loopback
+    """Serve the emulator on a loopback address until interrupted, printing the app's settings.
 
-    if not is_loopback(host):
+    ``host`` is ``localhost`` or a loopback address (``127.0.0.1``, ``::1``).
+    """
+    host = host.strip("[]")
+    if not (host.lower() == "localhost" or is_loopback(host)):
         raise SystemExit(f"the emulator only listens on loopback addresses, not {host!r}")
     try:
         import uvicorn
@@ -383,13 +476,16 @@ def run(upstream: str, user: EmulatedUser, *, host: str = "127.0.0.1", port: int
         raise SystemExit(
             "the emulator needs uvicorn and websockets: pip install uvicorn websockets"
         ) from None
-    parsed = urlsplit(upstream)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise SystemExit(f"--upstream must be an http(s) URL, got {upstream!r}")
-    emulator = Emulator(upstream, user, public_url=f"http://{host}:{port}")
-    print(f"ALB emulator on http://{host}:{port} -> {upstream}")
-    print(f"Sign in / switch user: http://{host}:{port}{PREFIX}/sign-in")
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    try:
+        emulator = Emulator(upstream, user, public_url=base)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"ALB emulator on {base} -> {upstream}")
+    print(f"Sign in / switch user: {base}{PREFIX}/sign-in")
     print("Start your app with:")
     for name, value in emulator.app_settings().items():
         print(f"  export {name}={value}")
-    uvicorn.run(emulator, host=host, port=port, log_level="warning", lifespan="on")
+    sys.stdout.flush()  # a pipe or a log file gets the settings now, not when the server exits
+    # h11 hands over the whole request target as raw_path, so odd forms can be refused.
+    uvicorn.run(emulator, host=host, port=port, log_level="warning", lifespan="on", http="h11")

@@ -48,6 +48,14 @@ async def stream(request: Request) -> Response:
     return StreamingResponse(chunks())
 
 
+async def raw(request: Request) -> Response:
+    """The request target as the app received it, to compare with what the client sent."""
+    target: bytes = request.scope["raw_path"]
+    if request.scope["query_string"]:
+        target += b"?" + request.scope["query_string"]
+    return JSONResponse({"target": target.decode("ascii")})
+
+
 async def echo(websocket: WebSocket) -> None:
     await websocket.accept()
     user: User = websocket.state.user
@@ -61,6 +69,11 @@ class Stack:
 
     url: str
     emulator: Emulator
+
+    @property
+    def port(self) -> int:
+        """The emulator's port on 127.0.0.1."""
+        return int(self.url.rsplit(":", 1)[1])
 
 
 @contextmanager
@@ -80,6 +93,7 @@ def emulated_stack(user: EmulatedUser) -> Iterator[Stack]:
             Route("/admin", admin),
             Route("/digest", digest, methods=["POST"]),
             Route("/stream", stream),
+            Route("/raw/{rest:path}", raw),
             WebSocketRoute("/ws", echo),
         ]
     )

@@ -1,23 +1,41 @@
-"""The ALB emulator end to end: real servers, real sockets, real verification behind it."""
+"""The ALB emulator end to end: real servers, real sockets, real verification behind it.
+
+Odd request targets and Host values go over raw sockets: httpx would normalise them away.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 from websockets.sync.client import connect
 
 from cognito_auth_middleware.cli import main
-from cognito_auth_middleware.emulator import COOKIE, EmulatedUser
+from cognito_auth_middleware.emulator import COOKIE, EmulatedUser, Emulator
+from cognito_auth_middleware.testing import FakeIdentityProvider
 from tests.emulated_stack import Stack, emulated_stack
+from tests.servers import bind_loopback, serve
 
 ALICE = EmulatedUser("alice@example.com", ("admins",), "Alice")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
+    # One for the module: the emulator keeps no state per client (the user is in its cookie).
     with emulated_stack(ALICE) as running:
         yield running
 
@@ -26,6 +44,55 @@ def stack() -> Iterator[Stack]:
 def client(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, timeout=10, trust_env=False) as http:
         yield http
+
+
+@pytest.fixture
+def own(stack: Stack) -> dict[str, str]:
+    """The headers a browser sends with a form posted from the emulator's own page."""
+    return {"Origin": stack.url, "Sec-Fetch-Site": "same-origin"}
+
+
+class Canary:
+    """A server on another port that must never be reached through the emulator."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            for reply in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
+                await receive()
+                await send({"type": reply})
+            return
+        self.hits.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"canary"})
+
+
+@pytest.fixture(scope="module")
+def canary() -> Iterator[tuple[int, Canary]]:
+    app = Canary()
+    with serve(app) as address:
+        yield int(address.rsplit(":", 1)[1]), app
+
+
+def exchange(port: int, request: bytes) -> tuple[int, bytes, bytes]:
+    """Send ``request`` byte for byte to 127.0.0.1:``port``; the status, head and body back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head, body
+
+
+def get(port: int, target: str, host: str | None = None, version: str = "1.1") -> bytes:
+    """A GET request line and headers as given (``host=None``: no Host header at all)."""
+    lines = [f"GET {target} HTTP/{version}", "Connection: close"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def test_requests_arrive_signed_for_the_current_user(client: httpx.Client) -> None:
@@ -46,18 +113,96 @@ def test_client_supplied_alb_headers_are_replaced(client: httpx.Client) -> None:
     assert "alice@example.com" in response.text
 
 
-def test_sign_in_page_switches_user_and_groups(client: httpx.Client) -> None:
+def test_sign_in_page_switches_user_and_groups(client: httpx.Client, own: dict[str, str]) -> None:
     page = client.get("/_emulator/sign-in")
     assert "alice@example.com" in page.text
     response = client.post(
-        "/_emulator/sign-in", data={"email": "bob@example.com", "groups": "analysts, staff"}
+        "/_emulator/sign-in",
+        data={"email": "bob@example.com", "groups": "analysts, staff"},
+        headers=own,
     )
     assert response.status_code == 303
     assert COOKIE in client.cookies
     assert "Signed in as bob@example.com" in client.get("/").text
     assert "analysts, staff" in client.get("/").text
     assert client.get("/admin").status_code == 403  # bob is not in admins
-    assert client.post("/_emulator/sign-in", data={"email": "nobody"}).status_code == 400
+    refused = client.post("/_emulator/sign-in", data={"email": "nobody"}, headers=own)
+    assert refused.status_code == 400
+
+
+def test_sign_out_forwards_without_alb_headers(client: httpx.Client, own: dict[str, str]) -> None:
+    assert "id=sign-out" in client.get("/_emulator/sign-in").text
+    response = client.post("/_emulator/sign-out", headers=own)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/_emulator/sign-in"
+    assert "Signed out" in client.get("/_emulator/sign-in").text
+    assert client.get("/").status_code == 401  # the app sees no ALB headers at all
+    assert client.get("/", headers={"x-amzn-oidc-identity": "mallory"}).status_code == 401
+    client.post("/_emulator/sign-in", data={"email": "bob@example.com"}, headers=own)
+    assert "Signed in as bob@example.com" in client.get("/").text
+
+
+@pytest.mark.parametrize("path", ["/_emulator/sign-in", "/_emulator/sign-out"])
+def test_form_cookie_is_strict_and_http_only(
+    client: httpx.Client, own: dict[str, str], path: str
+) -> None:
+    response = client.post(path, data={"email": "bob@example.com"}, headers=own)
+    assert response.status_code == 303
+    name, *attributes = (part.strip() for part in response.headers["set-cookie"].split(";"))
+    assert name.startswith(f"{COOKIE}=")
+    assert {attribute.lower() for attribute in attributes} == {
+        "path=/",
+        "httponly",
+        "samesite=strict",
+    }
+
+
+# Headers of a POST to the emulator's forms; {url} is the emulator's origin, {port} its port.
+CROSS_SITE = [
+    pytest.param({"Origin": "http://evil.example"}, id="foreign-origin"),
+    pytest.param({"Origin": "null"}, id="null-origin"),
+    pytest.param({"Origin": "http://localhost:{port}"}, id="other-loopback-name"),
+    pytest.param({"Origin": "http://127.0.0.1:{other}"}, id="other-port"),
+    pytest.param({"Origin": "https://127.0.0.1:{port}"}, id="other-scheme"),
+    pytest.param({"Origin": "{url}.evil.example"}, id="origin-as-prefix"),
+    pytest.param({"Referer": "http://evil.example/{url}"}, id="foreign-referer"),
+    pytest.param({"Referer": "http://127.0.0.1:{port}@evil.example/"}, id="referer-userinfo"),
+    pytest.param({"Origin": "http://evil.example", "Referer": "{url}/"}, id="origin-wins"),
+    pytest.param({}, id="neither-origin-nor-referer"),
+    pytest.param({"Origin": "{url}", "Sec-Fetch-Site": "cross-site"}, id="fetch-cross-site"),
+    pytest.param({"Origin": "{url}", "Sec-Fetch-Site": "same-site"}, id="fetch-same-site"),
+]
+SAME_ORIGIN = [
+    pytest.param({"Origin": "{url}"}, id="own-origin"),
+    pytest.param({"Referer": "{url}/_emulator/sign-in"}, id="own-referer"),
+    pytest.param({"Origin": "{url}", "Sec-Fetch-Site": "same-origin"}, id="fetch-same-origin"),
+]
+
+
+@pytest.mark.parametrize("path", ["/_emulator/sign-in", "/_emulator/sign-out"])
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_forms_refuse_posts_from_other_origins(
+    client: httpx.Client, stack: Stack, path: str, headers: dict[str, str]
+) -> None:
+    filled = {
+        name: value.format(url=stack.url, port=stack.port, other=stack.port + 1)
+        for name, value in headers.items()
+    }
+    response = client.post(path, data={"email": "mallory@example.com"}, headers=filled)
+    assert response.status_code == 403
+    assert "only posts from its own pages" in response.text
+    assert "set-cookie" not in response.headers
+    assert "Signed in as alice@example.com" in client.get("/").text
+
+
+@pytest.mark.parametrize("path", ["/_emulator/sign-in", "/_emulator/sign-out"])
+@pytest.mark.parametrize("headers", SAME_ORIGIN)
+def test_forms_accept_posts_from_their_own_pages(
+    client: httpx.Client, stack: Stack, path: str, headers: dict[str, str]
+) -> None:
+    filled = {name: value.format(url=stack.url) for name, value in headers.items()}
+    response = client.post(path, data={"email": "bob@example.com"}, headers=filled)
+    assert response.status_code == 303
 
 
 def test_request_and_response_bodies_stream_intact(client: httpx.Client) -> None:
@@ -71,6 +216,163 @@ def test_request_and_response_bodies_stream_intact(client: httpx.Client) -> None
     assert response.json() == {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
     streamed = client.get("/stream")
     assert streamed.content == b"".join(f"{n:04d}".encode() * 256 for n in range(100))
+
+
+def test_one_date_and_one_server_header(client: httpx.Client) -> None:
+    # The app behind is a uvicorn server too: both would add Date and Server.
+    response = client.get("/")
+    assert response.status_code == 200
+    assert len(response.headers.get_list("date")) == 1
+    assert response.headers.get_list("server") == ["uvicorn"]
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        pytest.param("GET @127.0.0.1:{canary}/x", id="userinfo-to-another-port"),
+        pytest.param("GET http://127.0.0.1:{canary}/x", id="absolute-form"),
+        pytest.param("GET http://127.0.0.1:{port}/x", id="absolute-form-own-address"),
+        pytest.param("CONNECT 127.0.0.1:{canary}", id="authority-form"),
+        pytest.param("OPTIONS *", id="asterisk"),
+        pytest.param("GET x", id="no-leading-slash"),
+        pytest.param("GET //127.0.0.1:{canary}/x", id="double-slash"),
+        pytest.param("GET /\\127.0.0.1:{canary}/x", id="backslash"),
+        pytest.param("GET /x?next=\\\\127.0.0.1:{canary}", id="backslash-in-query"),
+        pytest.param("GET /x#@127.0.0.1:{canary}/", id="fragment"),
+        pytest.param("GET /x%zz", id="broken-percent-escape"),
+        pytest.param("GET /_emulator/jwks.json?%", id="broken-escape-on-own-page"),
+    ],
+)
+def test_odd_request_targets_are_refused(
+    stack: Stack, canary: tuple[int, Canary], request_line: str
+) -> None:
+    canary_port, app = canary
+    line = request_line.format(canary=canary_port, port=stack.port)
+    request = f"{line} HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\nConnection: close\r\n\r\n"
+    status, _, body = exchange(stack.port, request.encode())
+    assert (status, body) == (
+        400,
+        b"the emulator forwards only request targets of the form /path?query",
+    )
+    assert app.hits == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param(b"/x\x00", id="nul"),
+        pytest.param(b"/x y", id="space"),
+        pytest.param(b"/x\r\nX-Injected: 1", id="crlf"),
+        pytest.param(b"/x\t", id="tab"),
+        pytest.param(b"/\xc3\xa9", id="non-ascii"),
+        pytest.param(b"/x\x7f", id="del"),
+    ],
+)
+def test_control_characters_in_targets_are_refused(
+    idp: FakeIdentityProvider, target: bytes
+) -> None:
+    # uvicorn's h11 refuses these itself, so they are handed to the ASGI app directly, as a
+    # laxer server could: the emulator must not rely on the server for its guarantee.
+    emulator = Emulator("http://127.0.0.1:1", ALICE, idp=idp)
+    raw_path, _, query = target.partition(b"?")
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": raw_path.decode("latin-1"),
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": [(b"host", b"127.0.0.1:9000")],
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(emulator(scope, receive, send))
+    assert sent[0]["status"] == 400
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("/raw/a%20b", id="escaped-space"),
+        pytest.param("/raw/%2F%2f/x?next=%2F%2Fevil", id="escaped-slashes"),
+        pytest.param("/raw/a:b@c;d=e,f!$&'()*+~-._", id="sub-delims"),
+        pytest.param("/raw/x?q=a/b?c&r=@:|^[]", id="query-characters"),
+    ],
+)
+def test_plain_targets_arrive_unchanged(stack: Stack, target: str) -> None:
+    status, _, body = exchange(stack.port, get(stack.port, target, f"127.0.0.1:{stack.port}"))
+    assert status == 200
+    assert json.loads(body) == {"target": target}
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("localhost", id="localhost"),
+        pytest.param("LocalHost:{port}", id="localhost-any-case-with-port"),
+        pytest.param("127.0.0.1", id="ipv4"),
+        pytest.param("127.1.2.3:{port}", id="ipv4-loopback-range"),
+        pytest.param("[::1]", id="ipv6"),
+        pytest.param("[::1]:{port}", id="ipv6-with-port"),
+    ],
+)
+def test_loopback_host_values_are_served(stack: Stack, host: str) -> None:
+    request = get(stack.port, "/", host.format(port=stack.port))
+    status, _, body = exchange(stack.port, request)
+    assert status == 200
+    assert b"Signed in as alice@example.com" in body
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        pytest.param("evil.example", 421, id="foreign-name"),
+        pytest.param("evil.example:{port}", 421, id="foreign-name-with-port"),
+        pytest.param("localhost.evil.example", 421, id="localhost-as-prefix"),
+        pytest.param("127.0.0.1.nip.io", 421, id="address-as-prefix"),
+        pytest.param("127.0.0.1@evil.example", 421, id="userinfo"),
+        pytest.param("0.0.0.0", 421, id="any-address"),  # noqa: S104
+        pytest.param("192.168.0.1", 421, id="private-address"),
+        pytest.param("127.0.0.256", 421, id="not-an-address"),
+        pytest.param("[::2]", 421, id="other-ipv6"),
+        pytest.param("::1", 421, id="ipv6-without-brackets"),
+        pytest.param("localhost:x", 421, id="port-not-a-number"),
+        pytest.param("", 421, id="empty"),
+        pytest.param(None, 400, id="missing"),
+    ],
+)
+def test_other_host_values_are_refused(stack: Stack, host: str | None, status: int) -> None:
+    # HTTP/1.0, where a missing Host is legal and reaches the emulator (h11 refuses it in 1.1).
+    request = get(
+        stack.port, "/", host.format(port=stack.port) if host is not None else None, "1.0"
+    )
+    answer, head, body = exchange(stack.port, request)
+    assert answer == status
+    assert b"text/plain" in head
+    assert b"Host" in body
+    assert b"alice" not in body
+
+
+@pytest.mark.parametrize(
+    ("host", "target"),
+    [
+        pytest.param("evil.example:{port}", "/ws", id="foreign-host"),
+        pytest.param("127.0.0.1:{port}", "//127.0.0.1/ws", id="odd-target"),
+    ],
+)
+def test_websocket_handshakes_are_refused_likewise(stack: Stack, host: str, target: str) -> None:
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {host.format(port=stack.port)}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    status, _, _ = exchange(stack.port, request.encode())
+    assert status == 403  # uvicorn's answer to a close before accept
 
 
 def test_websocket_through_the_emulator(stack: Stack) -> None:
@@ -93,6 +395,82 @@ def test_cookie_round_trip_and_garbage() -> None:
     assert ALICE.sub == EmulatedUser("ALICE@example.com").sub  # stable per address
 
 
-def test_refuses_to_listen_beyond_loopback() -> None:
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("0.0.0.0", id="any-address"),  # noqa: S104
+        pytest.param("192.168.0.1", id="private-address"),
+        pytest.param("localhost.example.com", id="localhost-as-prefix"),
+    ],
+)
+def test_refuses_to_listen_beyond_loopback(host: str) -> None:
     with pytest.raises(SystemExit, match="loopback"):
-        main(["emulate", "--upstream", "http://127.0.0.1:1", "--host", "0.0.0.0"])  # noqa: S104
+        main(["emulate", "--upstream", "http://127.0.0.1:1", "--host", host])
+
+
+@pytest.mark.parametrize(
+    "upstream",
+    [
+        pytest.param("ftp://127.0.0.1:1", id="not-http"),
+        pytest.param("127.0.0.1:1", id="no-scheme"),
+        pytest.param("http://127.0.0.1:1/?x=1", id="query"),
+    ],
+)
+def test_refuses_an_upstream_that_is_not_a_base_url(upstream: str) -> None:
+    with pytest.raises(SystemExit, match="--upstream"):
+        main(["emulate", "--upstream", upstream])
+
+
+def read_lines(stream: IO[str], into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def fetch_when_listening(url: str, errors: Path) -> httpx.Response:
+    """GET ``url`` once the server is up (the settings are printed before it listens)."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return httpx.get(url, trust_env=False)
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, errors.read_text()
+            time.sleep(0.05)
+
+
+def test_command_on_localhost_prints_its_settings_at_once(tmp_path: Path) -> None:
+    # The settings must reach a pipe while the emulator runs, not when it exits.
+    with bind_loopback() as probe:
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "cognito_auth_middleware.cli", "emulate"]
+    command += ["--upstream", "http://127.0.0.1:1", "--host", "localhost", "--port", str(port)]
+    # As from an ordinary shell: with PYTHONUNBUFFERED set, a missing flush would go unseen.
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    errors = tmp_path / "stderr.txt"
+    lines: queue.Queue[str] = queue.Queue()
+    with (
+        errors.open("w") as stderr,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment
+        ) as process,
+    ):
+        assert process.stdout is not None
+        reader = threading.Thread(target=read_lines, args=(process.stdout, lines))
+        reader.start()
+        try:
+            settings: dict[str, str] = {}
+            while "COGNITO_AUTH_JWKS_URL" not in settings:
+                try:
+                    line = lines.get(timeout=15)
+                except queue.Empty:
+                    pytest.fail(f"no settings printed yet; stderr: {errors.read_text()}")
+                name, _, value = line.strip().removeprefix("export ").partition("=")
+                settings[name] = value
+            jwks_url = settings["COGNITO_AUTH_JWKS_URL"]
+            assert jwks_url == f"http://localhost:{port}/_emulator/jwks.json"
+            keys = fetch_when_listening(jwks_url, errors)
+            assert keys.status_code == 200
+            assert keys.json()["keys"]
+        finally:
+            process.terminate()
+            process.wait(10)
+            reader.join(10)

@@ -1,4 +1,4 @@
-"""The emulator in a real browser: sign in as one user, see their page; switch, see the 403.
+"""The emulator in a real browser: sign in, switch user, sign out; a foreign page's post fails.
 
 Headless Chromium (Debian's package) driven by Playwright. CI installs Chromium (.ci/run); on a
 machine without it the test is skipped, except under CI, where a missing browser fails.
@@ -69,5 +69,38 @@ def test_switching_users_in_a_browser(stack: Stack) -> None:
             response = page.goto(f"{stack.url}/admin")
             assert response is not None
             assert response.status == 403
+
+            page.goto(f"{stack.url}/_emulator/sign-in")
+            page.click("#sign-out")
+            page.wait_for_url(f"{stack.url}/_emulator/sign-in")
+            assert page.inner_text("#current") == "Signed out"
+            response = page.goto(f"{stack.url}/")
+            assert response is not None
+            assert response.status == 401  # no ALB headers reach the app
+        finally:
+            browser.close()
+
+
+def test_a_foreign_page_cannot_sign_the_browser_in(stack: Stack) -> None:
+    assert CHROMIUM is not None, "CI must install Chromium"
+    # A page of another site that posts the sign-in form on load; Playwright serves it, so no
+    # network is needed and the browser still treats it as a site of its own.
+    attack = f"""<form method=post action="{stack.url}/_emulator/sign-in">
+<input name=email value=mallory@example.com><input name=groups value=admins></form>
+<script>document.forms[0].submit()</script>"""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.route(
+                "http://attacker.example/",
+                lambda route: route.fulfill(body=attack, content_type="text/html"),
+            )
+            with page.expect_response(f"{stack.url}/_emulator/sign-in") as posted:
+                page.goto("http://attacker.example/")
+            assert posted.value.status == 403
+            page.goto(f"{stack.url}/")
+            assert page.inner_text("#who") == "Signed in as alice@example.com"
         finally:
             browser.close()
