@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -99,15 +100,16 @@ def test_a_misspelt_environment_variable_stops_every_constructor(
 
 
 def test_a_configuration_error_is_logged_once_at_error(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture, options: Any
 ) -> None:
-    monkeypatch.delenv("COGNITO_AUTH_ALB_ARN", raising=False)
+    # Once per process and message: a value of its own keeps other tests' reports out.
+    wrong = f"soon-{uuid.uuid4()}"
     for _ in range(3):
         with pytest.raises(ConfigurationError):
-            CognitoAuthMiddleware(Starlette(), region="eu-west-2")
+            CognitoAuthMiddleware(Starlette(), **options, leeway=wrong)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1
-    assert "COGNITO_AUTH_ALB_ARN" in errors[0].getMessage()
+    assert f"leeway must be a number of seconds, got '{wrong}'" in errors[0].getMessage()
 
 
 # --- served exactly as the README shows -------------------------------------------------
