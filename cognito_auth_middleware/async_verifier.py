@@ -2,7 +2,9 @@
 
 Key fetches never block the event loop, and concurrent requests needing the same missing key
 share one fetch: the first starts it as a task and every request awaits that task, shielded so
-that one cancelled request does not cancel the fetch for the others.
+that one cancelled request does not cancel the fetch for the others. ``key_fetch_timeout``
+bounds the whole fetch (httpx's timeouts bound each read only), so the task, and every request
+awaiting it, is done by the deadline.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .driver import FETCH_ERRORS, BodyCollector, DriverBase, client_options, failure_from
+from .driver import BodyCollector, DriverBase, client_options, failure_from
 from .engine import Flow, resume
 from .keys import FetchResult, KeyFetch
 from .settings import Settings
@@ -92,6 +94,7 @@ class AsyncVerifier(DriverBase):
         # tie its connections to whichever event loop first used it.
         try:
             async with (
+                asyncio.timeout(self._timeout),
                 httpx.AsyncClient(**self._client_options) as client,  # type: ignore[arg-type]
                 client.stream("GET", url) as response,
             ):
@@ -99,5 +102,5 @@ class AsyncVerifier(DriverBase):
                 async for chunk in response.aiter_bytes():
                     body.add(chunk)
                 return body.result()
-        except FETCH_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 (the fetch boundary: see failure_from)
             return failure_from(exc, self._timeout)

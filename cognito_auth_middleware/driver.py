@@ -7,6 +7,7 @@ and ``async_verifier.py``; everything the two have in common is here.
 from __future__ import annotations
 
 import functools
+import logging
 import ssl
 import threading
 import time
@@ -15,12 +16,16 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from .cache import BoundedCache
 from .engine import Engine, Flow, start
-from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, FetchResult, KeyFetch, KeyResponse
+from .exceptions import ConfigurationError
+from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, KeyFetch, KeyResponse
 from .settings import Settings
 from .user import User
 
 __all__ = ["BodyCollector", "DriverBase", "LazyVerifier", "client_options", "failure_from"]
+
+logger = logging.getLogger("cognito_auth_middleware")
 
 
 class DriverBase:
@@ -39,7 +44,7 @@ class DriverBase:
         clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
-        self.settings = settings if settings is not None else Settings.load(**options)
+        self.settings = Settings.resolve(settings, options)
         self.engine = Engine(self.settings)
         self._clock = clock
         self._timeout = self.settings.key_fetch_timeout
@@ -61,6 +66,19 @@ class DriverBase:
 
 
 D = TypeVar("D", bound=DriverBase)
+
+_reported: BoundedCache[str, bool] = BoundedCache(64)
+
+
+def _log_start_up_failure(exc: ConfigurationError) -> None:
+    # Raised at construction, the error usually stops the app. But Starlette builds its
+    # middleware stack on the first ASGI call, and under uvicorn's default lifespan "auto" a
+    # failure there only makes uvicorn log (at INFO) that lifespan is unsupported and serve on,
+    # answering 500 to every request. So the reason is also logged, once, at ERROR.
+    message = str(exc)
+    if _reported.get(message) is None:
+        _reported.put(message, True)
+        logger.error("cognito-auth-middleware cannot start: %s", message)
 
 
 class LazyVerifier(Generic[D]):
@@ -84,9 +102,17 @@ class LazyVerifier(Generic[D]):
         verifier: D | None,
         options: dict[str, Any],
     ) -> None:
-        self.settings = Settings.for_middleware(
-            verifier.settings if verifier is not None else settings, **options
-        )
+        try:
+            if verifier is not None and settings is not None:
+                raise ConfigurationError("pass settings= or verifier=, not both")
+            self.settings = (
+                Settings.for_middleware(verifier.settings, given_as="verifier", **options)
+                if verifier is not None
+                else Settings.for_middleware(settings, **options)
+            )
+        except ConfigurationError as exc:
+            _log_start_up_failure(exc)
+            raise
         self._kind = kind
         self._verifier = verifier
         self._lock = threading.Lock()
@@ -113,6 +139,8 @@ def client_options(timeout: float) -> dict[str, object]:
 
     Redirects are not followed (a key endpoint has no reason to redirect, and following one
     would let it point the fetch elsewhere); the system's environment proxies are honoured.
+    httpx applies ``timeout`` to each connect and each read; the drivers also bound the whole
+    fetch by it, since a server sending a byte at a time never trips a per-read timeout.
     """
     return {
         "timeout": httpx.Timeout(timeout),
@@ -151,15 +179,18 @@ class _TooLarge(Exception):
     pass
 
 
-def failure_from(exc: Exception, timeout: float) -> FetchResult:
-    """Describe a failed fetch for the operator; non-HTTP exceptions propagate."""
+def failure_from(exc: Exception, timeout: float) -> FetchFailure:
+    """Describe a failed fetch for the operator; any exception is a failure, none propagates.
+
+    Not only httpx's errors: building the request can raise ``httpx.InvalidURL`` or
+    ``UnicodeError`` (a host that IDNA refuses), sending it ``OSError`` or ``ssl.SSLError``.
+    Each means "no key right now" (503); letting it escape would answer 500 instead. The
+    drivers catch ``Exception`` only, so cancellation and ``KeyboardInterrupt`` still go through.
+    """
     if isinstance(exc, _TooLarge):
         return FetchFailure(f"response larger than {MAX_KEY_RESPONSE_BYTES} bytes")
     if isinstance(exc, httpx.TimeoutException):
         return FetchFailure(f"timed out after {timeout:g}s ({type(exc).__name__})")
-    if isinstance(exc, httpx.HTTPError):
-        return FetchFailure(f"{type(exc).__name__}: {exc}"[:200])
-    raise exc
-
-
-FETCH_ERRORS = (httpx.HTTPError, _TooLarge)
+    if isinstance(exc, TimeoutError):  # the deadline of the whole fetch
+        return FetchFailure(f"timed out after {timeout:g}s")
+    return FetchFailure(f"{type(exc).__name__}: {exc}"[:200])

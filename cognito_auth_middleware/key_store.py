@@ -11,7 +11,8 @@ The engine asks :class:`KeyStore` for a key. A hit returns a ready key object. A
 * a JWKS is refetched for an unknown kid at most once per :data:`JWKS_REFETCH_INTERVAL` seconds
   (aws-jwt-verify's penalty box);
 * a URL that failed twice in a row is backed off exponentially (1 s, 2 s, ... 30 s): 503 with
-  ``Retry-After``, no fetch. A single failure imposes no wait.
+  ``Retry-After``, no fetch. A single failure imposes no wait, and a failure is one failed
+  fetch, however many requests waited on it.
 
 What the driver brings back goes to :meth:`KeyStore.accept_alb` / :meth:`KeyStore.accept_jwks`.
 Every structure here is size-bounded.
@@ -123,18 +124,18 @@ class KeyStore:
             return entry[0]  # another request already parsed this very response
         what = "the ALB public key"
         if isinstance(result, FetchFailure):
-            raise self._failed(url, now, what, result.reason)
+            raise self._failed(url, now, what, result, result.reason)
         if result.status_code in (403, 404):
             # AWS answers 404 (403 from S3 in GovCloud) for a kid it never issued.
             self._backoff.succeeded(url)
             self._unknown.put(url, now + UNKNOWN_KID_TTL)
             raise InvalidTokenError("ALB token: no ALB public key exists for its kid")
         if result.status_code != 200:
-            raise self._failed(url, now, what, f"HTTP {result.status_code}")
+            raise self._failed(url, now, what, result, f"HTTP {result.status_code}")
         try:
             key = parse_alb_key(result.content)
         except ValueError as exc:
-            raise self._failed(url, now, what, str(exc)) from None
+            raise self._failed(url, now, what, result, str(exc)) from None
         self._backoff.succeeded(url)
         self._alb.put(url, (key, result))
         return key
@@ -168,13 +169,13 @@ class KeyStore:
         if entry is None or entry.source is not result:
             what = "the Cognito JWKS"
             if isinstance(result, FetchFailure):
-                raise self._failed(url, now, what, result.reason)
+                raise self._failed(url, now, what, result, result.reason)
             if result.status_code != 200:
-                raise self._failed(url, now, what, f"HTTP {result.status_code}")
+                raise self._failed(url, now, what, result, f"HTTP {result.status_code}")
             try:
                 keys = parse_jwks(result.content)
             except ValueError as exc:
-                raise self._failed(url, now, what, str(exc)) from None
+                raise self._failed(url, now, what, result, str(exc)) from None
             self._backoff.succeeded(url)
             entry = _Jwks(keys, now, result)
             self._jwks.put(url, entry)
@@ -191,11 +192,15 @@ class KeyStore:
                 retry_after=max(1, math.ceil(wait)),
             )
 
-    def _failed(self, url: str, now: float, what: str, reason: str) -> KeysUnavailableError:
-        retry_after = self._backoff.failed(url, now)
-        logger.warning("cannot obtain %s from %s: %s", what, url, reason)
+    def _failed(
+        self, url: str, now: float, what: str, result: FetchResult, reason: str
+    ) -> KeysUnavailableError:
+        # Every request that waited on this fetch brings the same result: one failure, one log.
+        if self._backoff.failed(url, now, result):
+            logger.warning("cannot obtain %s from %s: %s", what, url, reason)
         return KeysUnavailableError(
-            f"cannot obtain {what} from {url}: {reason}", retry_after=retry_after
+            f"cannot obtain {what} from {url}: {reason}",
+            retry_after=self._backoff.retry_after(url, now),
         )
 
     @property

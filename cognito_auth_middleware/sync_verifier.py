@@ -1,7 +1,13 @@
 """The synchronous driver: runs the engine's flow with ``httpx.Client`` (for WSGI and scripts).
 
 It owns the HTTP client and the single-flight of cold fetches: when many threads need the same
-missing key at once, one fetches it and the others wait for that result.
+missing key at once, one fetch runs and they all wait for its result, until its deadline.
+
+``key_fetch_timeout`` bounds the whole fetch, not each read as httpx's timeouts do: a server
+that sends a byte at a time, or a slow read after a connect that took most of the budget, would
+otherwise hold requests for many times the timeout. So the fetch runs in a thread of its own and
+the requests stop waiting at the deadline; the abandoned thread stops soon after by itself (it
+checks the deadline between chunks, and each read is bounded by the timeout).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from .driver import FETCH_ERRORS, BodyCollector, DriverBase, client_options, failure_from
+from .driver import BodyCollector, DriverBase, client_options, failure_from
 from .engine import Flow, resume
 from .keys import FetchFailure, FetchResult, KeyFetch
 from .settings import Settings
@@ -24,11 +30,33 @@ __all__ = ["Verifier", "shared_verifier"]
 
 
 class _Call:
-    __slots__ = ("done", "result")
+    """One fetch, running in its own thread; :meth:`wait` returns by its deadline."""
 
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result: FetchResult = FetchFailure("the fetch did not complete")
+    __slots__ = ("_done", "_lock", "_result", "_timeout", "deadline")
+
+    def __init__(self, get: Callable[[float], FetchResult], timeout: float) -> None:
+        self._timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._result: FetchResult | None = None
+        threading.Thread(
+            target=lambda: self._settle(get(self.deadline)), name="key fetch", daemon=True
+        ).start()
+
+    def wait(self) -> FetchResult:
+        """The fetch's result, or a timeout failure once the deadline has passed."""
+        self._done.wait(max(0.0, self.deadline - time.monotonic()))
+        return self._settle(FetchFailure(f"timed out after {self._timeout:g}s"))
+
+    def _settle(self, result: FetchResult) -> FetchResult:
+        # The first outcome wins: every waiter hands the key store the very same object, which
+        # it counts once (a fetch that finishes after its deadline is dropped).
+        with self._lock:
+            if self._result is None:
+                self._result = result
+                self._done.set()
+            return self._result
 
 
 class Verifier(DriverBase):
@@ -85,31 +113,31 @@ class Verifier(DriverBase):
             call = self._inflight.get(url)
             leader = call is None
             if call is None:
-                call = self._inflight[url] = _Call()
-        if not leader:
-            call.done.wait(self._timeout * 3)
-            return resume(flow, call.result)
+                call = self._inflight[url] = _Call(functools.partial(self._get, url), self._timeout)
         try:
-            call.result = self.fetch(url)
-            call.done.set()
-            return resume(flow, call.result)
+            return resume(flow, call.wait())
         finally:
             # Leave the fetch joinable until the engine has cached its result, so a request
             # arriving in between joins it instead of fetching again.
-            call.done.set()
-            with self._lock:
-                if self._inflight.get(url) is call:
-                    del self._inflight[url]
+            if leader:
+                with self._lock:
+                    if self._inflight.get(url) is call:
+                        del self._inflight[url]
 
     def fetch(self, url: str) -> FetchResult:
-        """GET a key URL with the configured timeouts and size cap; never raises."""
+        """GET a key URL within ``key_fetch_timeout`` (all of it) and the size cap; never raises."""
+        return _Call(functools.partial(self._get, url), self._timeout).wait()
+
+    def _get(self, url: str, deadline: float) -> FetchResult:
         try:
             with self._client.stream("GET", url) as response:
                 body = BodyCollector(response)
                 for chunk in response.iter_bytes():
                     body.add(chunk)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError  # nobody waits any more: stop a slow drip
                 return body.result()
-        except FETCH_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 (the fetch boundary: see failure_from)
             return failure_from(exc, self._timeout)
 
     def close(self) -> None:
@@ -122,9 +150,21 @@ def _verifier_for(settings: Settings) -> Verifier:
     return Verifier(settings)
 
 
-def shared_verifier(**options: Any) -> Verifier:
+def shared_verifier(*, allow_any_alb: bool = False, **options: Any) -> Verifier:
     """The process-wide verifier for these options (and the environment), created once.
 
     Used by the ``User(...)`` constructor so that repeated calls share one key cache.
+
+    Args:
+        allow_any_alb: Accept settings without ``alb_arn`` (the engine then logs a warning).
+        **options: Settings keywords.
+
+    Raises:
+        ConfigurationError: no ``alb_arn`` and no opt-out, or invalid settings.
     """
-    return _verifier_for(Settings.load(**options))
+    settings = Settings.load(**options)
+    if not allow_any_alb:
+        settings.require_signer(
+            "User(..., allow_any_alb=True) accepts such tokens anyway (not recommended)."
+        )
+    return _verifier_for(settings)

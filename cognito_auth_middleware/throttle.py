@@ -49,27 +49,48 @@ class FailureBackoff:
 
     The first failure imposes no wait (the next request tries again at once, so a passing
     blip heals immediately); repeated failures back off exponentially up to ``cap`` seconds.
+    A failure is a failed *fetch*: the many requests that waited on one fetch all report its
+    one result, which counts once.
+
+    Example:
+        >>> backoff, outage = FailureBackoff(), object()
+        >>> backoff.failed("u", 0.0, outage), backoff.failed("u", 0.0, outage)
+        (True, False)
+        >>> backoff.wait("u", 0.0)
+        0.0
     """
 
-    __slots__ = ("_failures", "base", "cap")
+    __slots__ = ("_failures", "_lock", "base", "cap")
 
     def __init__(self, *, base: float = 1.0, cap: float = 30.0, maxsize: int = 256) -> None:
         self.base = base
         self.cap = cap
-        self._failures: BoundedCache[str, tuple[int, float]] = BoundedCache(maxsize)
+        self._failures: BoundedCache[str, tuple[int, float, object]] = BoundedCache(maxsize)
+        self._lock = threading.Lock()
 
     def wait(self, url: str, now: float) -> float:
         """Seconds to wait before ``url`` may be fetched again (0.0: go ahead)."""
         entry = self._failures.get(url)
         return 0.0 if entry is None else max(0.0, entry[1] - now)
 
-    def failed(self, url: str, now: float) -> int:
-        """Record a failure; returns the whole seconds a client should wait (for Retry-After)."""
-        entry = self._failures.get(url)
-        count = 1 if entry is None else entry[0] + 1
-        delay = 0.0 if count == 1 else min(self.cap, self.base * 2 ** (count - 2))
-        self._failures.put(url, (count, now + delay))
-        return max(1, math.ceil(delay or self.base))
+    def failed(self, url: str, now: float, outcome: object) -> bool:
+        """Record that a fetch of ``url`` failed with ``outcome`` (the result it brought back).
+
+        Returns ``False`` if that very ``outcome`` was already recorded: without this, thirty
+        requests waiting on one failed fetch would back a healthy URL off for 30 s.
+        """
+        with self._lock:  # WSGI threads report at once: check and count as one step
+            entry = self._failures.get(url)
+            if entry is not None and entry[2] is outcome:
+                return False
+            count = 1 if entry is None else entry[0] + 1
+            delay = 0.0 if count == 1 else min(self.cap, self.base * 2 ** (count - 2))
+            self._failures.put(url, (count, now + delay, outcome))
+            return True
+
+    def retry_after(self, url: str, now: float) -> int:
+        """The whole seconds a client should wait before retrying (for ``Retry-After``)."""
+        return max(1, math.ceil(self.wait(url, now)))
 
     def succeeded(self, url: str) -> None:
         """Forget past failures of ``url``."""

@@ -74,6 +74,28 @@ def test_a_cancelled_request_does_not_cancel_the_shared_fetch(
     assert key_server.count("alb") == 1
 
 
+def test_cancelling_the_fetch_itself_cancels_it(
+    idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
+) -> None:
+    """Cancellation is not a fetch failure: the fetch task ends cancelled, as at loop shutdown."""
+    key_server.delay = 1.0
+    verifier = AsyncVerifier(**options)
+    headers = idp.headers()
+
+    async def main() -> None:
+        request = asyncio.create_task(
+            verifier.authenticate(headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"])
+        )
+        await asyncio.sleep(0.2)
+        (fetch,) = asyncio.all_tasks() - {request, asyncio.current_task()}
+        fetch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        assert fetch.cancelled()
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize(
     "status",
     [pytest.param(500, id="500"), pytest.param(502, id="502"), pytest.param(429, id="429")],

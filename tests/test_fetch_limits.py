@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from cognito_auth_middleware.key_store import (
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 from cognito_auth_middleware.throttle import FailureBackoff, TokenBucket
 from tests.conftest import Clock
+from tests.drivers import KINDS, Driver, Kind
 
 SUB = "11111111-2222-3333-4444-555555555555"
 
@@ -110,6 +112,30 @@ def test_repeated_failures_back_off_then_recover(
     assert key_server.count("alb") == 3
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_failed_fetch_is_one_failure_however_many_requests_waited_on_it(
+    idp: FakeIdentityProvider,
+    key_server: KeyServer,
+    clock: Clock,
+    kind: Kind,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    driver = Driver(kind, clock=clock, **key_server.settings())
+    pairs = [idp.headers(sub=f"user-{n}", now=clock.now) for n in range(30)]
+    key_server.status, key_server.delay = 500, 0.5
+    with caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"):
+        outcomes = driver.authenticate_all(pairs)
+    assert [type(outcome.result) for outcome in outcomes] == [KeysUnavailableError] * 30
+    assert all("HTTP 500" in str(outcome.result) for outcome in outcomes)
+    assert key_server.count("alb") == 1  # thirty requests waited on one fetch
+    assert len([r for r in caplog.records if "cannot obtain" in r.getMessage()]) == 1
+    key_server.status, key_server.delay = None, 0.0
+    # The endpoint healed; the clock has not moved. One failure imposes no wait, so the very
+    # next request fetches again (once) and is served.
+    assert driver.authenticate(pairs[0]).sub == "user-0"
+    assert key_server.count("alb") == 2
+
+
 def test_cached_access_keys_keep_working_while_a_jwks_refresh_fails(
     verifier: Verifier, idp: FakeIdentityProvider, key_server: KeyServer, clock: Clock
 ) -> None:
@@ -156,7 +182,9 @@ def test_token_bucket_and_backoff_arithmetic() -> None:
     backoff = FailureBackoff(base=1.0, cap=8.0)
     waits = []
     for _ in range(6):
-        backoff.failed("u", 0.0)
+        outcome = object()
+        assert backoff.failed("u", 0.0, outcome)
+        assert not backoff.failed("u", 0.0, outcome)  # the same fetch, reported again
         waits.append(backoff.wait("u", 0.0))
     assert waits == [0.0, 1.0, 2.0, 4.0, 8.0, 8.0]
     backoff.succeeded("u")

@@ -5,21 +5,38 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from werkzeug.test import Client
 
 from cognito_auth_middleware import (
     AsyncVerifier,
+    CognitoAuthMiddleware,
+    CognitoAuthWSGIMiddleware,
     ExpiredTokenError,
     KeysUnavailableError,
     Verifier,
 )
 from cognito_auth_middleware.responses import error_response
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from tests.drivers import KINDS, Driver, Kind
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+with warnings.catch_warnings():
+    # Starlette 1.x asks for httpx2 when only httpx is installed; the client works the same.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 PUBLIC_PEM = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 
@@ -162,3 +179,81 @@ def test_refusals_are_logged_with_a_fingerprint_never_the_token(
     levels = {record.getMessage(): record.levelno for record in caplog.records}
     assert levels[fetch_failure[0]] == logging.WARNING
     assert levels[refusals[1]] == logging.INFO
+
+
+# --- the fetch boundary: nothing escapes it, and the timeout is a deadline -----------------
+
+# URLs that pass the settings' checks but that httpx refuses when it builds the request; the
+# exception is not an httpx.HTTPError, and it must still be a 503, never a 500.
+REFUSED_URLS: list[Any] = [
+    pytest.param("http://[::1]x/keys", "InvalidURL", id="invalid-port"),
+    pytest.param("http://xn--/keys", "IDNAError", id="bad-idna-label"),  # a UnicodeError
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("url", "reason"), REFUSED_URLS)
+def test_a_key_url_httpx_refuses_is_unavailable(
+    idp: FakeIdentityProvider, key_server: KeyServer, kind: Kind, url: str, reason: str
+) -> None:
+    driver = Driver(kind, **key_server.settings(alb_key_url=url))
+    with pytest.raises(KeysUnavailableError, match=f"the ALB public key .*{reason}"):
+        driver.authenticate(idp.headers())
+
+
+@pytest.mark.parametrize(("url", "reason"), REFUSED_URLS)
+def test_a_key_url_httpx_refuses_is_a_503_from_both_middlewares(
+    idp: FakeIdentityProvider, key_server: KeyServer, url: str, reason: str
+) -> None:
+    options = key_server.settings(alb_key_url=url)
+    headers = idp.headers()
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    asgi = CognitoAuthMiddleware(Starlette(routes=[Route("/", hello)]), **options)
+    with TestClient(asgi) as client:
+        refused = client.get("/", headers=headers)
+    assert (refused.status_code, refused.json()["error"]) == (503, "keys_unavailable")
+
+    def wsgi_hello(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("content-type", "text/plain")])
+        return [b"hello"]
+
+    wsgi = Client(CognitoAuthWSGIMiddleware(wsgi_hello, **options))
+    refused_wsgi = wsgi.get("/", headers=headers)
+    assert refused_wsgi.status_code == 503
+    assert json.loads(refused_wsgi.get_data())["error"] == "keys_unavailable"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("timeout", "delay", "drip"),
+    [
+        # The body one byte every 0.2 s: no single read ever reaches the 1 s timeout.
+        pytest.param(1.0, 0.0, 0.2, id="drip"),
+        # The headers just inside the timeout, then a body read that blocks almost as long:
+        # a deadline checked only between chunks would answer after twice the timeout.
+        pytest.param(2.0, 1.9, 1.9, id="stall-then-drip"),
+    ],
+)
+def test_the_timeout_bounds_the_whole_fetch_for_every_waiting_request(
+    idp: FakeIdentityProvider,
+    key_server: KeyServer,
+    kind: Kind,
+    timeout: float,
+    delay: float,
+    drip: float,
+) -> None:
+    key_server.delay, key_server.drip = delay, drip
+    driver = Driver(kind, **key_server.settings(key_fetch_timeout=timeout))
+    outcomes = driver.authenticate_all([idp.headers(sub=f"user-{n}") for n in range(20)])
+    assert len(outcomes) == 20
+    for outcome in outcomes:
+        assert isinstance(outcome.result, KeysUnavailableError)
+        assert f"timed out after {timeout:g}s" in str(outcome.result)
+    # Every request, the one that started the fetch and those that joined it, is released by
+    # the fetch's deadline (the margin is for a loaded CI machine, not a goal).
+    first_start = min(outcome.started for outcome in outcomes)
+    assert max(outcome.ended for outcome in outcomes) - first_start < timeout + 1.0
+    assert key_server.count("alb") == 1

@@ -25,7 +25,8 @@ class KeyServer:
     ``GET /cognito/.well-known/jwks.json`` the JWKS. Every request path is recorded in
     :attr:`requests`. Tests can make it misbehave: :attr:`delay` seconds before answering,
     :attr:`status` to answer with another status code, :attr:`body` to answer other bytes
-    (:attr:`jwks_body` for the JWKS only).
+    (:attr:`jwks_body` for the JWKS only), :attr:`drip` to send the headers at once and then
+    the body one byte every ``drip`` seconds (a server that never trips a per-read timeout).
 
     Args:
         idp: The identity provider whose keys to serve.
@@ -40,6 +41,7 @@ class KeyServer:
         self.idp = idp
         self.requests: list[str] = []
         self.delay = 0.0
+        self.drip = 0.0
         self.status: int | None = None
         self.body: bytes | None = None
         self.jwks_body: bytes | None = None
@@ -135,8 +137,13 @@ class KeyServer:
                 self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                with contextlib.suppress(ConnectionError):  # the client gave up (size cap)
-                    self.wfile.write(body)
+                with contextlib.suppress(ConnectionError):  # the client gave up
+                    if not server.drip:
+                        self.wfile.write(body)
+                        return
+                    for index in range(len(body)):  # headers are out: now drip the body
+                        time.sleep(server.drip)
+                        self.wfile.write(body[index : index + 1])
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean
