@@ -160,16 +160,32 @@ class HeaderRules:
         return kid
 
 
+def _registered_types(claims: Mapping[str, Any], label: str) -> None:
+    # Not read here, but an app may read them (``access_claims["scope"].split()``): refused
+    # when malformed, as aws-jwt-verify refuses them (JSON null included).
+    for name in ("scope", "jti"):
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidTokenError(f"{label}: claim {name!r} must be a string")
+    if "aud" in claims:
+        aud = claims["aud"]
+        if not (
+            isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+        ):
+            raise InvalidTokenError(f"{label}: claim 'aud' must be a string or a list of strings")
+
+
 def alb_record(token: ParsedToken, issuer: str, leeway: float) -> VerifiedToken:
     """Check a signature-verified ALB token's fields once.
 
     Raises:
         InvalidTokenError: ``exp`` missing (in header and payload), a time of the wrong type, a
-            payload ``iss`` other than the header's, or a ``sub`` that is not a string.
+            payload ``iss`` missing or other than the header's, a ``sub`` that is not a string,
+            or an ``aud``, ``scope`` or ``jti`` of the wrong type.
     """
     not_before, not_after = _window((token.header, token.claims), ALB, leeway)
-    if token.claims.get("iss", issuer) != issuer:
+    if _require(token.claims, "iss", ALB) != issuer:
         raise InvalidTokenError(f"{ALB}: payload issuer differs from header issuer")
+    _registered_types(token.claims, ALB)
     sub = token.claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise InvalidTokenError(f"{ALB}: claim 'sub' must be a non-empty string")
@@ -181,10 +197,11 @@ def access_record(token: ParsedToken, leeway: float) -> VerifiedToken:
 
     Raises:
         InvalidTokenError: ``exp``, ``token_use`` or ``client_id`` missing, ``token_use`` not
-            ``access``, or a time of the wrong type.
+            ``access``, or a time, ``aud``, ``scope`` or ``jti`` of the wrong type.
     """
     claims = token.claims
     not_before, not_after = _window((claims,), ACCESS, leeway)
+    _registered_types(claims, ACCESS)
     if _require(claims, "token_use", ACCESS) != "access":
         raise InvalidTokenError(f"{ACCESS}: token_use must be 'access'")
     client = _require(claims, "client_id", ACCESS)

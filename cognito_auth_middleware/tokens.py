@@ -52,7 +52,12 @@ class ParsedToken:
 
 def _decode_segment(segment: bytes, what: str, label: str) -> bytes:
     # The segment is already translated to the standard alphabet; strict_mode rejects any
-    # other character and misplaced padding, so one C call both validates and decodes.
+    # other character and misplaced padding, so one C call both validates and decodes. It
+    # also accepts a whole extra "====" after complete data, which no encoder writes: padding
+    # is either absent or exactly what the length needs.
+    data = segment.rstrip(b"=")
+    if len(segment) != len(data) and len(segment) - len(data) != -len(data) % 4:
+        raise InvalidTokenError(f"{label}: the {what} is not base64url")
     try:
         return binascii.a2b_base64(segment + b"=" * (-len(segment) % 4), strict_mode=True)
     except binascii.Error:

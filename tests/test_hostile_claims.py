@@ -8,6 +8,7 @@ exception, never a 500.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from pathlib import Path
@@ -265,3 +266,47 @@ def test_verifier_errors_are_authentication_errors(
     # The base class is what apps catch: the hostile cases above all derive from it.
     with pytest.raises(AuthenticationError):
         verifier.authenticate(_alb(idp, {"exp": HUGE}, {}), _access(idp, {}))
+
+
+@pytest.mark.parametrize(
+    ("alb", "access"),
+    [
+        pytest.param({"iss": None}, {}, id="alb-payload-iss-null"),
+        pytest.param({"scope": 1}, {}, id="alb-scope-int"),
+        pytest.param({}, {"scope": None}, id="access-scope-null"),
+        pytest.param({}, {"jti": []}, id="access-jti-list"),
+        pytest.param({}, {"aud": 5}, id="access-aud-int"),
+        pytest.param({"aud": ["a", 1]}, {}, id="alb-aud-mixed-list"),
+    ],
+)
+def test_registered_claims_of_the_wrong_type_are_refused(
+    verifier: Verifier, idp: FakeIdentityProvider, alb: dict[str, Any], access: dict[str, Any]
+) -> None:
+    # Found by the differential: aws-jwt-verify refuses these, and an app may read them.
+    with pytest.raises(InvalidTokenError):
+        verifier.authenticate(_alb(idp, {}, alb), _access(idp, access))
+
+
+def test_an_alb_payload_must_name_its_issuer(verifier: Verifier, idp: FakeIdentityProvider) -> None:
+    header, payload = idp.alb_fields(sub=SUB)
+    del payload["iss"]
+    alb = idp.sign_raw_alb(json.dumps(header).encode(), json.dumps(payload).encode())
+    with pytest.raises(InvalidTokenError, match="'iss' is missing"):
+        verifier.authenticate(alb, _access(idp, {}))
+    assert verifier.authenticate(_alb(idp, {}, {"aud": ["x"]}), _access(idp, {"aud": "x"}))
+
+
+@pytest.mark.parametrize("extra", ["===", "====", "="])
+def test_padding_is_only_what_the_length_needs(
+    verifier: Verifier, idp: FakeIdentityProvider, extra: str
+) -> None:
+    header, payload = (segment.rstrip("=") for segment in _alb(idp, {}, {}).split(".")[:2])
+    while len(header) % 4:  # a header whose base64 needs no padding at all
+        header_fields, _ = idp.alb_fields(sub=SUB)
+        header_fields["x"] = "y" * (len(header) % 4 + 1)
+        header = base64.urlsafe_b64encode(json.dumps(header_fields).encode()).decode()
+        header = header.rstrip("=")
+    signing_input = f"{header}{extra}.{payload}".encode()
+    signature = base64.urlsafe_b64encode(idp.sign_alb(signing_input)).decode()
+    with pytest.raises(InvalidTokenError, match="not base64url"):
+        verifier.authenticate(f"{signing_input.decode()}.{signature}", _access(idp, {}))
