@@ -167,6 +167,17 @@ def _window(
         judgement.limits.append(f"{label}: a time within a millisecond of a boundary")
 
 
+def _registered(j: Judgement, label: str, claims: dict[str, Any]) -> None:
+    # As aws-jwt-verify: present scope and jti are strings, aud a string or list of strings.
+    for name in ("scope", "jti"):
+        j.require(name not in claims or isinstance(claims[name], str), f"{label}: {name} is text")
+    aud = claims.get("aud", "")
+    good_aud = isinstance(aud, str) or (
+        isinstance(aud, list) and all(isinstance(a, str) for a in aud)
+    )
+    j.require(good_aud, f"{label}: aud is a string or a list of strings")
+
+
 def judge(
     alb: Minted, access: Minted, identity: str | None, idp: FakeIdentityProvider, leeway: float
 ) -> Judgement:
@@ -174,7 +185,8 @@ def judge(
 
     Both tokens are signed by the right keys (the strategies see to that); only their text is
     judged here. Display claims (email, email_verified, username, name, given_name,
-    family_name) and unknown members have no rule: no value of theirs may cause a refusal.
+    family_name) and unknown members have no rule: no value of theirs may cause a refusal;
+    scope, jti and aud, when present, must have their registered types.
     """
     j = Judgement()
     for label, token in (("ALB token", alb), ("access token", access)):
@@ -189,7 +201,7 @@ def judge(
     j.require(ah.get("signer") == ARN, "ALB token: signer is the configured ALB")
     j.require(ah.get("client") == CLIENT, "ALB token: client is the configured client")
     j.require(ah.get("iss") == ISSUER, "ALB token: iss is the configured pool")
-    j.require(ap.get("iss", ISSUER) == ISSUER, "ALB token: a payload iss is the same pool")
+    j.require(ap.get("iss") == ISSUER, "ALB token: the payload's iss is the same pool")
     sub = ap.get("sub")
     j.require(isinstance(sub, str) and sub != "", "ALB token: sub is a non-empty string")
     _window(j, "ALB token", (ah, ap), leeway)
@@ -202,6 +214,8 @@ def judge(
     j.require("sub" in cp and cp["sub"] == sub, "access token: sub is the ALB token's sub")
     _window(j, "access token", (cp,), leeway)
 
+    for label, claims in (("ALB token", ap), ("access token", cp)):
+        _registered(j, label, claims)
     j.require(identity is None or identity == sub, "x-amzn-oidc-identity is the sub")
     groups = cp.get("cognito:groups", [])
     if not (isinstance(groups, list) and all(isinstance(group, str) for group in groups)):
