@@ -66,7 +66,7 @@ import httpx
 from benchmarks.apps import VARIANT_ENV
 from benchmarks.pyload import RESULT_PREFIX, percentile
 from benchmarks.run import Pair, describe, machine_info, tampered, write_json
-from cognito_auth_middleware.engine import MAX_VERIFIED_TOKENS
+from cognito_auth_middleware.core.engine import MAX_VERIFIED_TOKENS
 from cognito_auth_middleware.settings import ENV_PREFIX
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 

@@ -90,7 +90,7 @@ from starlette.types import ASGIApp, Message, Scope
 
 import cognito_auth_middleware
 from cognito_auth_middleware import CognitoAuthMiddleware, CognitoAuthWSGIMiddleware, Verifier
-from cognito_auth_middleware.engine import MAX_VERIFIED_TOKENS
+from cognito_auth_middleware.core.engine import MAX_VERIFIED_TOKENS
 from cognito_auth_middleware.exceptions import AuthenticationError
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 

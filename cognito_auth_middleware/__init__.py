@@ -4,7 +4,8 @@ Re-exports the public API; see the README for the trust chain and configuration.
 """
 
 from .asgi import CognitoAuthMiddleware
-from .async_verifier import AsyncVerifier
+from .drivers.aio import AsyncVerifier
+from .drivers.sync import Verifier
 from .exceptions import (
     AccessDeniedError,
     AuthenticationError,
@@ -15,7 +16,6 @@ from .exceptions import (
     MissingTokenError,
 )
 from .settings import Settings
-from .sync_verifier import Verifier
 from .user import User
 from .wsgi import CognitoAuthWSGIMiddleware, get_user
 

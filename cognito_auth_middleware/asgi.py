@@ -20,12 +20,12 @@ from typing import Any
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .async_verifier import AsyncVerifier
-from .dev_mode import local_client_asgi
-from .driver import LazyVerifier
+from .core.dev_mode import local_client_asgi
+from .core.headers import from_asgi
+from .core.paths import PathMatcher
+from .drivers.aio import AsyncVerifier
+from .drivers.base import LazyVerifier
 from .exceptions import AuthenticationError
-from .headers import from_asgi
-from .paths import PathMatcher
 from .responses import ErrorResponse, error_response
 from .settings import Settings
 

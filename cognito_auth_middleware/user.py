@@ -8,7 +8,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .claims import MAX_TIMESTAMP
 from .exceptions import InvalidTokenError
 
 __all__ = ["User"]
@@ -34,6 +33,17 @@ def _email_verified(value: object) -> bool:
     # Cognito's userinfo endpoint (which the ALB relays) sends the string "true"; anything
     # but JSON true or "true" means unverified.
     return value is True or value == "true"
+
+
+def _expiry(value: object) -> float | None:
+    # The engine admits only sane times (core.claims); claims given directly may hold anything.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if 0 <= seconds < math.inf else None
 
 
 def _groups(value: object) -> tuple[str, ...]:
@@ -125,7 +135,7 @@ class User:
                 "verify_tokens=False is not supported: unverified headers can be forged by "
                 "anyone. In tests, mint real headers with cognito_auth_middleware.testing."
             )
-        from .sync_verifier import shared_verifier  # the verifier module imports this one
+        from .drivers.sync import shared_verifier  # the verifier module imports this one
 
         verifier = shared_verifier(allow_any_alb=allow_any_alb, region=region, **settings)
         verified = verifier.authenticate(oidc_data_header, access_token_header, identity_header)
@@ -145,11 +155,9 @@ class User:
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("ALB token: claim 'sub' must be a non-empty string")
         expiries = [
-            float(exp)
+            seconds
             for exp in (oidc_claims.get("exp"), access_claims.get("exp"))
-            if isinstance(exp, int | float)
-            and not isinstance(exp, bool)
-            and 0 <= exp <= MAX_TIMESTAMP  # what the engine admits; float() of more overflows
+            if (seconds := _expiry(exp)) is not None
         ]
         fields = {
             "sub": sub,

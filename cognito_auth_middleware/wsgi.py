@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Response
 
-from .dev_mode import local_client_environ
-from .driver import LazyVerifier
+from .core.dev_mode import local_client_environ
+from .core.headers import from_environ
+from .core.paths import PathMatcher
+from .drivers.base import LazyVerifier
+from .drivers.sync import Verifier
 from .exceptions import AuthenticationError
-from .headers import from_environ
-from .paths import PathMatcher
 from .responses import error_response
 from .settings import Settings
-from .sync_verifier import Verifier
 from .user import User
 
 if TYPE_CHECKING:

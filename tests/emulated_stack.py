@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from cognito_auth_middleware import CognitoAuthMiddleware, User
-from cognito_auth_middleware.emulator import EmulatedUser, Emulator
+from cognito_auth_middleware.tools.emulator import EmulatedUser, Emulator
 from tests.servers import bind_loopback, serve
 
 

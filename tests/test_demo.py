@@ -8,7 +8,7 @@ import sys
 
 def test_demo_check_passes() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cognito_auth_middleware.demo", "--check", "--port", "0"],
+        [sys.executable, "-m", "cognito_auth_middleware.tools.demo", "--check", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -25,7 +25,7 @@ from cognito_auth_middleware import (
     User,
     get_user,
 )
-from cognito_auth_middleware.dev_mode import is_loopback, local_client_environ
+from cognito_auth_middleware.core.dev_mode import is_loopback, local_client_environ
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 from tests.servers import serve
 

@@ -50,9 +50,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from cognito_auth_middleware import Settings, Verifier
+from cognito_auth_middleware.core.tokens import MAX_TOKEN_LENGTH
 from cognito_auth_middleware.exceptions import AuthenticationError
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
-from cognito_auth_middleware.tokens import MAX_TOKEN_LENGTH
 
 ROOT = Path(__file__).resolve().parent.parent
 SECURITY_MD = ROOT / "SECURITY.md"

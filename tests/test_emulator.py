@@ -24,9 +24,9 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 from websockets.sync.client import connect
 
-from cognito_auth_middleware.cli import main
-from cognito_auth_middleware.emulator import COOKIE, EmulatedUser, Emulator
 from cognito_auth_middleware.testing import FakeIdentityProvider
+from cognito_auth_middleware.tools.cli import main
+from cognito_auth_middleware.tools.emulator import COOKIE, EmulatedUser, Emulator
 from tests.emulated_stack import Stack, emulated_stack
 from tests.servers import bind_loopback, serve
 
@@ -441,7 +441,7 @@ def test_command_on_localhost_prints_its_settings_at_once(tmp_path: Path) -> Non
     # The settings must reach a pipe while the emulator runs, not when it exits.
     with bind_loopback() as probe:
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "cognito_auth_middleware.cli", "emulate"]
+    command = [sys.executable, "-m", "cognito_auth_middleware.tools.cli", "emulate"]
     command += ["--upstream", "http://127.0.0.1:1", "--host", "localhost", "--port", str(port)]
     # As from an ordinary shell: with PYTHONUNBUFFERED set, a missing flush would go unseen.
     environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cognito_auth_middleware.emulator import EmulatedUser
+from cognito_auth_middleware.tools.emulator import EmulatedUser
 from tests.emulated_stack import Stack, emulated_stack
 
 CI = bool(os.environ.get("CI"))

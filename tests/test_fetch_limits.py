@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from cognito_auth_middleware import InvalidTokenError, KeysUnavailableError, Verifier
-from cognito_auth_middleware.key_store import (
+from cognito_auth_middleware.core.key_store import (
     ALB_FETCH_BURST,
     ALB_FETCH_INTERVAL,
     MAX_UNKNOWN_KIDS,
 )
+from cognito_auth_middleware.core.throttle import FailureBackoff, TokenBucket
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
-from cognito_auth_middleware.throttle import FailureBackoff, TokenBucket
 from tests.conftest import Clock
 from tests.drivers import KINDS, Driver, Kind
 
@@ -153,7 +153,7 @@ def test_cached_access_keys_keep_working_while_a_jwks_refresh_fails(
 def test_caches_stay_within_their_bounds_under_garbage_and_valid_floods(
     verifier: Verifier, idp: FakeIdentityProvider, clock: Clock
 ) -> None:
-    from cognito_auth_middleware.engine import MAX_VERIFIED_TOKENS
+    from cognito_auth_middleware.core.engine import MAX_VERIFIED_TOKENS
 
     access = idp.mint_access_token(sub=SUB, ttl=100_000, now=clock.now)
     for n in range(MAX_UNKNOWN_KIDS + 76):

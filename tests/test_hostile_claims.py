@@ -32,9 +32,9 @@ from cognito_auth_middleware import (
     User,
     Verifier,
 )
-from cognito_auth_middleware.cli import main
 from cognito_auth_middleware.exceptions import AuthenticationError
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from cognito_auth_middleware.tools.cli import main
 from tests.conftest import Clock
 
 SUB = "11111111-2222-3333-4444-555555555555"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cognito_auth_middleware.cli import main
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from cognito_auth_middleware.tools.cli import main
 
 
 def _flags(server: KeyServer) -> list[str]:

@@ -1,9 +1,10 @@
 """The Dash recipe: a real Dash app behind ``CognitoAuthWSGIMiddleware``.
 
 ``app.server`` is Dash's Flask app; the middleware wraps its ``wsgi_app``. Callbacks run inside
-Flask requests to Dash's own endpoint ``/_dash-update-component``, so they read the user with
-``cognito_auth_middleware.flask.current_user()`` (or ``get_user(flask.request.environ)``). The
-callback is called here through that real endpoint, with the JSON body Dash's front end sends.
+Flask requests to Dash's own endpoint ``/_dash-update-component``, so they read the user
+with ``cognito_auth_middleware.integrations.flask.current_user()`` (or
+``get_user(flask.request.environ)``). The callback is called here through that real endpoint,
+with the JSON body Dash's front end sends.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dash import Input, Output, html
 from werkzeug.test import TestResponse
 
 from cognito_auth_middleware import CognitoAuthWSGIMiddleware, get_user
-from cognito_auth_middleware.flask import current_user
+from cognito_auth_middleware.integrations.flask import current_user
 from cognito_auth_middleware.testing import FakeIdentityProvider
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"

@@ -1,4 +1,5 @@
-"""``cognito_auth_middleware.fastapi``: FastAPI dependencies, with and without the middleware.
+"""``cognito_auth_middleware.integrations.fastapi``: FastAPI dependencies, with and without the
+middleware.
 
 Real FastAPI apps through Starlette's TestClient; tokens minted by ``FakeIdentityProvider``, keys
 fetched over HTTP from ``KeyServer``. A refusal of the dependency is compared with the
@@ -29,7 +30,7 @@ from cognito_auth_middleware import (
     Settings,
     User,
 )
-from cognito_auth_middleware.fastapi import CognitoAuth, current_user
+from cognito_auth_middleware.integrations.fastapi import CognitoAuth, current_user
 from cognito_auth_middleware.testing import DEFECTS, FakeIdentityProvider, KeyServer
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
@@ -295,9 +296,9 @@ def test_dev_mode_mock_user_only_for_loopback_clients(
 
 def test_import_without_fastapi_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "fastapi", None)  # makes `import fastapi` fail
-    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.fastapi")
+    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.integrations.fastapi")
     with pytest.raises(ImportError, match="pip install fastapi"):
-        importlib.import_module("cognito_auth_middleware.fastapi")
+        importlib.import_module("cognito_auth_middleware.integrations.fastapi")
 
 
 def test_expired_session_detail_is_exact(

@@ -1,5 +1,5 @@
-"""``cognito_auth_middleware.flask``: ``current_user()``, ``groups_required`` and per-route
-protection with ``CognitoAuth``, in real Flask apps through Flask's test client.
+"""``cognito_auth_middleware.integrations.flask``: ``current_user()``, ``groups_required`` and
+per-route protection with ``CognitoAuth``, in real Flask apps through Flask's test client.
 
 Tokens are minted by ``FakeIdentityProvider`` and keys fetched over HTTP from ``KeyServer``. The
 per-route decorators must answer exactly as the WSGI middleware does (one table): that is
@@ -23,7 +23,7 @@ from werkzeug.test import TestResponse
 
 from cognito_auth_middleware import CognitoAuthWSGIMiddleware as Middleware
 from cognito_auth_middleware import ConfigurationError, Settings, Verifier
-from cognito_auth_middleware.flask import CognitoAuth, current_user, groups_required
+from cognito_auth_middleware.integrations.flask import CognitoAuth, current_user, groups_required
 from cognito_auth_middleware.testing import DEFECTS, FakeIdentityProvider, KeyServer
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
@@ -327,6 +327,6 @@ def test_dev_mode_mock_user_only_for_loopback_clients(
 
 def test_import_without_flask_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "flask", None)  # makes `import flask` fail
-    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.flask")
+    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.integrations.flask")
     with pytest.raises(ImportError, match="pip install flask"):
-        importlib.import_module("cognito_auth_middleware.flask")
+        importlib.import_module("cognito_auth_middleware.integrations.flask")

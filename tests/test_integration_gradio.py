@@ -1,5 +1,5 @@
-"""``cognito_auth_middleware.gradio``: a real ``gr.Blocks`` app mounted in FastAPI behind the
-middleware, driven through Gradio's own HTTP API.
+"""``cognito_auth_middleware.integrations.gradio``: a real ``gr.Blocks`` app mounted in FastAPI
+behind the middleware, driven through Gradio's own HTTP API.
 
 The handler declares a ``gr.Request`` and reads the user with ``user_from_request``. It is called
 the way Gradio's clients call it: ``POST {mount}/gradio_api/call/<api_name>`` queues the event
@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cognito_auth_middleware import CognitoAuthMiddleware, MissingTokenError
-from cognito_auth_middleware.gradio import user_from_request
+from cognito_auth_middleware.integrations.gradio import user_from_request
 from cognito_auth_middleware.testing import FakeIdentityProvider
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
@@ -128,6 +128,6 @@ def test_without_the_middleware_the_handler_gets_missing_token() -> None:
 
 def test_import_without_gradio_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gradio", None)  # makes `import gradio` fail
-    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.gradio")
+    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.integrations.gradio")
     with pytest.raises(ImportError, match="pip install gradio"):
-        importlib.import_module("cognito_auth_middleware.gradio")
+        importlib.import_module("cognito_auth_middleware.integrations.gradio")

@@ -1,4 +1,5 @@
-"""``cognito_auth_middleware.streamlit``: a real Streamlit server session, real headers.
+"""``cognito_auth_middleware.integrations.streamlit``: a real Streamlit server session, real
+headers.
 
 ``streamlit.testing.v1.AppTest`` cannot seed ``st.context.headers`` (Streamlit reads them from
 the session's client connection, which AppTest does not have), so it is not used. Instead the
@@ -44,7 +45,7 @@ SCRIPT = textwrap.dedent(
     """
     import streamlit as st
     from cognito_auth_middleware.exceptions import AuthenticationError
-    from cognito_auth_middleware.streamlit import get_user, require_user
+    from cognito_auth_middleware.integrations.streamlit import get_user, require_user
 
     if st.query_params.get("mode") == "raw":
         try:
@@ -180,6 +181,8 @@ def test_require_user_shows_the_tables_message_and_stops(
 
 def test_import_without_streamlit_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "streamlit", None)  # makes `import streamlit` fail
-    monkeypatch.delitem(sys.modules, "cognito_auth_middleware.streamlit", raising=False)
+    monkeypatch.delitem(
+        sys.modules, "cognito_auth_middleware.integrations.streamlit", raising=False
+    )
     with pytest.raises(ImportError, match="pip install streamlit"):
-        importlib.import_module("cognito_auth_middleware.streamlit")
+        importlib.import_module("cognito_auth_middleware.integrations.streamlit")

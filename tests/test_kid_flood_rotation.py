@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 
 from cognito_auth_middleware import InvalidTokenError, KeysUnavailableError, Verifier
-from cognito_auth_middleware.key_store import ALB_FETCH_BURST, ALB_FETCH_INTERVAL
+from cognito_auth_middleware.core.key_store import ALB_FETCH_BURST, ALB_FETCH_INTERVAL
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 from tests.conftest import Clock
 

@@ -44,9 +44,9 @@ from cognito_auth_middleware import (
     User,
     Verifier,
 )
+from cognito_auth_middleware.core.tokens import MAX_TOKEN_LENGTH
 from cognito_auth_middleware.exceptions import AuthenticationError
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
-from cognito_auth_middleware.tokens import MAX_TOKEN_LENGTH
 from tests.strategies import (
     ARN,
     CLIENT,

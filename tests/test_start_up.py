@@ -29,8 +29,8 @@ from cognito_auth_middleware import (
     Settings,
     Verifier,
 )
-from cognito_auth_middleware import fastapi as fastapi_integration
-from cognito_auth_middleware import flask as flask_integration
+from cognito_auth_middleware.integrations import fastapi as fastapi_integration
+from cognito_auth_middleware.integrations import flask as flask_integration
 from cognito_auth_middleware.testing import KeyServer
 
 

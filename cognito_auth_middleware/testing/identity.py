@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cognito_auth_middleware.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
+from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 
 __all__ = [
     "DEFAULT_ALB_ARN",

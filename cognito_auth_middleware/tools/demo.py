@@ -1,4 +1,4 @@
-"""A self-contained demo that needs no AWS: ``python -m cognito_auth_middleware.demo``.
+"""A self-contained demo that needs no AWS: ``python -m cognito_auth_middleware.tools.demo``.
 
 It starts, all on 127.0.0.1:
 
@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .asgi import CognitoAuthMiddleware
-from .testing import FakeIdentityProvider, KeyServer
-from .user import User
+from cognito_auth_middleware.asgi import CognitoAuthMiddleware
+from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from cognito_auth_middleware.user import User
 
 DEMO_SUB = "3f1e2d4c-5b6a-4789-8abc-def012345678"
 DEMO_GROUPS = ("analysts", "admins")
@@ -107,7 +107,7 @@ def _check(url: str, headers: dict[str, str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo until interrupted (or, with ``--check``, verify it and exit)."""
-    parser = argparse.ArgumentParser(prog="python -m cognito_auth_middleware.demo")
+    parser = argparse.ArgumentParser(prog="python -m cognito_auth_middleware.tools.demo")
     parser.add_argument("--port", type=int, default=8000, help="app port (default 8000)")
     parser.add_argument("--check", action="store_true", help="make both requests and exit")
     args = parser.parse_args(argv)

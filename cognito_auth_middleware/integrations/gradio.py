@@ -25,12 +25,12 @@ try:
     import gradio
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides gradio
     raise ImportError(
-        "cognito_auth_middleware.gradio needs Gradio: pip install gradio "
+        "cognito_auth_middleware.integrations.gradio needs Gradio: pip install gradio "
         "(or pip install 'cognito-auth-middleware[integrations]')"
     ) from exc
 
-from .exceptions import MissingTokenError
-from .user import User
+from cognito_auth_middleware.exceptions import MissingTokenError
+from cognito_auth_middleware.user import User
 
 __all__ = ["user_from_request"]
 

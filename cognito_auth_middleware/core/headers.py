@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .exceptions import InvalidTokenError
+from cognito_auth_middleware.exceptions import InvalidTokenError
 
 __all__ = ["ACCESS_TOKEN", "IDENTITY", "OIDC_DATA", "AlbHeaders", "from_asgi", "from_environ"]
 

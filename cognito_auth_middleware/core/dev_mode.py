@@ -17,34 +17,15 @@ look local; never run dev mode behind one, and never in production.
 from __future__ import annotations
 
 import ipaddress
-import json
-import logging
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigurationError
-from .settings import Settings
-from .user import User
+__all__ = ["is_loopback", "is_loopback_host", "local_client_asgi", "local_client_environ"]
 
-__all__ = [
-    "DEFAULT_DEV_CONFIG",
-    "is_loopback",
-    "is_loopback_host",
-    "load_mock_user",
-    "local_client_asgi",
-    "local_client_environ",
-]
-
-logger = logging.getLogger("cognito_auth_middleware")
-
-DEFAULT_DEV_CONFIG = "dev-mock-user.json"
 # Their presence means a proxy handled the request: the peer address is then the proxy's.
 _FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host")
 _FORWARDING_NAMES = frozenset(name.encode() for name in _FORWARDING)
 _FORWARDING_KEYS = tuple("HTTP_" + name.upper().replace("-", "_") for name in _FORWARDING)
-_FIELDS = ("email", "sub", "username", "name", "given_name", "family_name", "groups")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -103,47 +84,3 @@ def local_client_environ(environ: Mapping[str, Any]) -> str | None:
     return (
         address if isinstance(address, str) and is_loopback_host(environ.get("HTTP_HOST")) else None
     )
-
-
-def _read_config(settings: Settings) -> dict[str, Any]:
-    path = Path(settings.dev_config) if settings.dev_config else Path(DEFAULT_DEV_CONFIG)
-    if not path.is_file():
-        if settings.dev_config:
-            raise ConfigurationError(f"dev_config (COGNITO_AUTH_DEV_CONFIG): no file at {path}")
-        return {}
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"dev mock user file {path} is not readable JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise ConfigurationError(f"dev mock user file {path} must hold a JSON object")
-    unknown = sorted(set(document) - set(_FIELDS))
-    if unknown:
-        raise ConfigurationError(
-            f"dev mock user file {path}: unknown field(s) {', '.join(unknown)}; "
-            f"known: {', '.join(_FIELDS)}"
-        )
-    return document
-
-
-def load_mock_user(settings: Settings) -> User | None:
-    """The dev-mode mock user, or ``None`` when dev mode is off; warns loudly when on.
-
-    Raises:
-        ConfigurationError: the named mock-user file is missing, unreadable or malformed.
-    """
-    if not settings.dev_mode:
-        return None
-    fields = _read_config(settings)
-    try:
-        user = User.create_mock(**fields)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"dev mock user: {exc}") from None
-    logger.warning(
-        "DEV MODE IS ON (pid %d): local requests without ALB headers (loopback client and Host, "
-        "no forwarding header) run as "
-        "mock user %r. Never enable COGNITO_AUTH_DEV_MODE in production.",
-        os.getpid(),
-        user.username,
-    )
-    return user

@@ -37,10 +37,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from .cache import BoundedCache
-from .dev_mode import is_loopback, is_loopback_host
-from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
-from .testing import FakeIdentityProvider
+from cognito_auth_middleware.core.cache import BoundedCache
+from cognito_auth_middleware.core.dev_mode import is_loopback, is_loopback_host
+from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
+from cognito_auth_middleware.testing import FakeIdentityProvider
 
 __all__ = ["EmulatedUser", "Emulator"]
 

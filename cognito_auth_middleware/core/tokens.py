@@ -15,7 +15,7 @@ import json.scanner
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import InvalidTokenError
+from cognito_auth_middleware.exceptions import InvalidTokenError
 
 __all__ = ["MAX_TOKEN_LENGTH", "ParsedToken", "fingerprint", "parse_token"]
 

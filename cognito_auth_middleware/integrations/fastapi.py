@@ -40,23 +40,23 @@ try:
     from fastapi import Depends, HTTPException, Request
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides fastapi
     raise ImportError(
-        "cognito_auth_middleware.fastapi needs FastAPI: pip install fastapi "
+        "cognito_auth_middleware.integrations.fastapi needs FastAPI: pip install fastapi "
         "(or pip install 'cognito-auth-middleware[integrations]')"
     ) from exc
 
-from .async_verifier import AsyncVerifier
-from .dev_mode import local_client_asgi
-from .driver import LazyVerifier
-from .exceptions import (
+from cognito_auth_middleware.core.dev_mode import local_client_asgi
+from cognito_auth_middleware.core.headers import from_asgi
+from cognito_auth_middleware.core.policy import group_check
+from cognito_auth_middleware.drivers.aio import AsyncVerifier
+from cognito_auth_middleware.drivers.base import LazyVerifier
+from cognito_auth_middleware.exceptions import (
     AccessDeniedError,
     AuthenticationError,
     MissingTokenError,
 )
-from .headers import from_asgi
-from .policy import group_check
-from .responses import error_response
-from .settings import Settings
-from .user import User
+from cognito_auth_middleware.responses import error_response
+from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.user import User
 
 __all__ = ["CognitoAuth", "current_user"]
 

@@ -12,10 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
+from cognito_auth_middleware.drivers.sync import Verifier
+from cognito_auth_middleware.exceptions import ConfigurationError
+
 from .diagnose import diagnose, read_saved_request, report
-from .exceptions import ConfigurationError
-from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
-from .sync_verifier import Verifier
 
 __all__ = ["main"]
 

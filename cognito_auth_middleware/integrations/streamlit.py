@@ -6,7 +6,7 @@
 the process, configured from the ``COGNITO_AUTH_*`` environment variables::
 
     import streamlit as st
-    from cognito_auth_middleware.streamlit import require_user
+    from cognito_auth_middleware.integrations.streamlit import require_user
 
     user = require_user()          # shows an error and stops the script unless verified
     st.write(f"Hello {user.display_name}")
@@ -30,16 +30,22 @@ try:
     import streamlit as st
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides streamlit
     raise ImportError(
-        "cognito_auth_middleware.streamlit needs Streamlit: pip install streamlit "
+        "cognito_auth_middleware.integrations.streamlit needs Streamlit: pip install streamlit "
         "(or pip install 'cognito-auth-middleware[integrations]')"
     ) from exc
 
-from .exceptions import AuthenticationError
-from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA, AlbHeaders, from_asgi
-from .responses import error_response
-from .settings import Settings
-from .sync_verifier import Verifier
-from .user import User
+from cognito_auth_middleware.core.headers import (
+    ACCESS_TOKEN,
+    IDENTITY,
+    OIDC_DATA,
+    AlbHeaders,
+    from_asgi,
+)
+from cognito_auth_middleware.drivers.sync import Verifier
+from cognito_auth_middleware.exceptions import AuthenticationError
+from cognito_auth_middleware.responses import error_response
+from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.user import User
 
 __all__ = ["get_user", "require_user"]
 

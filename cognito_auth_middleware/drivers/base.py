@@ -1,7 +1,7 @@
 """What the sync and async drivers share: construction, the cached fast path, fetch options.
 
-Only the lines that perform I/O (and their locking) are written twice, in ``sync_verifier.py``
-and ``async_verifier.py``; everything the two have in common is here.
+Only the lines that perform I/O (and their locking) are written twice, in ``sync.py``
+and ``aio.py``; everything the two have in common is here.
 """
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from .cache import BoundedCache
-from .engine import Engine, Flow, start
-from .exceptions import ConfigurationError
-from .keys import MAX_KEY_RESPONSE_BYTES, FetchFailure, KeyFetch, KeyResponse
-from .settings import Settings
-from .user import User
+from cognito_auth_middleware.core.cache import BoundedCache
+from cognito_auth_middleware.core.engine import Engine, Flow, start
+from cognito_auth_middleware.core.keys import (
+    MAX_KEY_RESPONSE_BYTES,
+    FetchFailure,
+    KeyFetch,
+    KeyResponse,
+)
+from cognito_auth_middleware.exceptions import ConfigurationError
+from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.user import User
+
+from .dev_user import load_mock_user
 
 __all__ = ["BodyCollector", "DriverBase", "LazyVerifier", "client_options", "failure_from"]
 
@@ -45,7 +52,7 @@ class DriverBase:
         **options: Any,
     ) -> None:
         self.settings = Settings.resolve(settings, options)
-        self.engine = Engine(self.settings)
+        self.engine = Engine(self.settings, mock_user=load_mock_user(self.settings))
         self._clock = clock
         self._timeout = self.settings.key_fetch_timeout
 

@@ -39,23 +39,20 @@ try:
     from flask import Response, request
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides flask
     raise ImportError(
-        "cognito_auth_middleware.flask needs Flask: pip install flask "
+        "cognito_auth_middleware.integrations.flask needs Flask: pip install flask "
         "(or pip install 'cognito-auth-middleware[integrations]')"
     ) from exc
 
-from .dev_mode import local_client_environ
-from .driver import LazyVerifier
-from .exceptions import (
-    AuthenticationError,
-    MissingTokenError,
-)
-from .headers import from_environ
-from .policy import group_check
-from .responses import error_response
-from .settings import Settings
-from .sync_verifier import Verifier
-from .user import User
-from .wsgi import ENVIRON_KEY, get_user
+from cognito_auth_middleware.core.dev_mode import local_client_environ
+from cognito_auth_middleware.core.headers import from_environ
+from cognito_auth_middleware.core.policy import group_check
+from cognito_auth_middleware.drivers.base import LazyVerifier
+from cognito_auth_middleware.drivers.sync import Verifier
+from cognito_auth_middleware.exceptions import AuthenticationError, MissingTokenError
+from cognito_auth_middleware.responses import error_response
+from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.user import User
+from cognito_auth_middleware.wsgi import ENVIRON_KEY, get_user
 
 __all__ = ["CognitoAuth", "current_user", "groups_required"]
 

@@ -25,8 +25,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cognito_auth_middleware.exceptions import InvalidTokenError, KeysUnavailableError
+
 from .cache import BoundedCache
-from .exceptions import InvalidTokenError, KeysUnavailableError
 from .keys import FetchFailure, FetchResult, SignatureKey, parse_alb_key, parse_jwks
 from .throttle import FailureBackoff, TokenBucket
 

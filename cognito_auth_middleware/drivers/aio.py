@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 
-from .driver import BodyCollector, DriverBase, client_options, failure_from
-from .engine import Flow, resume
-from .keys import FetchResult, KeyFetch
-from .settings import Settings
-from .user import User
+from cognito_auth_middleware.core.engine import Flow, resume
+from cognito_auth_middleware.core.keys import FetchResult, KeyFetch
+from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.user import User
+
+from .base import BodyCollector, DriverBase, client_options, failure_from
 
 __all__ = ["AsyncVerifier"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .claims import (
+from cognito_auth_middleware.core.claims import (
     ACCESS,
     ALB,
     MAX_TIMESTAMP,
@@ -23,10 +23,10 @@ from .claims import (
     access_record,
     alb_record,
 )
-from .exceptions import AuthenticationError
-from .headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
-from .sync_verifier import Verifier
-from .tokens import ParsedToken, fingerprint, parse_token
+from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
+from cognito_auth_middleware.core.tokens import ParsedToken, fingerprint, parse_token
+from cognito_auth_middleware.drivers.sync import Verifier
+from cognito_auth_middleware.exceptions import AuthenticationError
 
 __all__ = ["Check", "diagnose", "read_saved_request", "report"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 
-from .exceptions import AccessDeniedError, ConfigurationError
-from .settings import Settings, UserKind, user_entry
-from .user import User
+from cognito_auth_middleware.exceptions import AccessDeniedError, ConfigurationError
+from cognito_auth_middleware.settings import Settings, UserKind, user_entry
+from cognito_auth_middleware.user import User
 
 __all__ = ["authorize", "group_check"]
 

@@ -1,7 +1,7 @@
 """The verification engine: the whole trust chain, with no I/O and no clock of its own.
 
 :meth:`Engine.authenticate` is a generator, in the manner of httpx's auth flows: when it needs a
-key that is not cached it yields a :class:`~cognito_auth_middleware.keys.KeyFetch` and is sent
+key that is not cached it yields a :class:`~cognito_auth_middleware.core.keys.KeyFetch` and is sent
 the driver's result; when it is done it returns the :class:`~cognito_auth_middleware.user.User`
 (as ``StopIteration.value``) or raises an
 :class:`~cognito_auth_middleware.exceptions.AuthenticationError`. The sync and async drivers
@@ -18,6 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator
 
+from cognito_auth_middleware.exceptions import (
+    AuthenticationError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    MissingTokenError,
+)
+from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.user import User
+
 from .cache import BoundedCache
 from .claims import (
     ACCESS,
@@ -27,19 +36,11 @@ from .claims import (
     access_record,
     alb_record,
 )
-from .dev_mode import is_loopback, load_mock_user
-from .exceptions import (
-    AuthenticationError,
-    ExpiredTokenError,
-    InvalidTokenError,
-    MissingTokenError,
-)
+from .dev_mode import is_loopback
 from .key_store import KeyStore
 from .keys import FetchResult, KeyFetch
 from .policy import authorize
-from .settings import Settings
 from .tokens import ParsedToken, fingerprint, parse_token
-from .user import User
 
 __all__ = ["MAX_VERIFIED_TOKENS", "Engine", "Flow", "resume", "start"]
 
@@ -96,7 +97,7 @@ class Engine:
         >>> flow = engine.authenticate(oidc_data, access_token, None, now=time.time())
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, mock_user: User | None = None) -> None:
         self.settings = settings
         self.keys = KeyStore(fetch_timeout=settings.key_fetch_timeout)
         self._rules = HeaderRules(settings)
@@ -104,7 +105,7 @@ class Engine:
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._users: BoundedCache[tuple[str, str], User] = BoundedCache(MAX_VERIFIED_TOKENS)
-        self._mock_user = load_mock_user(settings)
+        self._mock_user = mock_user if settings.dev_mode else None
         if not settings.alb_arn:
             logger.warning(
                 "no alb_arn configured: the ALB token's signer is NOT checked, so a token signed "

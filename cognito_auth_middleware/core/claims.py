@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import InvalidTokenError
-from .settings import Settings
+from cognito_auth_middleware.exceptions import InvalidTokenError
+from cognito_auth_middleware.settings import Settings
+
 from .tokens import ParsedToken
 
 __all__ = [
