@@ -15,9 +15,13 @@ The hierarchy, with the HTTP status each family maps to::
 ``AuthenticationError``, as in the ``cognito-auth`` library this package replaces, so code written
 against that library's documentation keeps working.
 
-Every exception carries a stable machine-readable ``code`` (used in JSON error bodies) and a
-human message. Messages name what was expected and what was found for configuration values (an
-issuer, a signer ARN, a client id) but never contain a token or a claim set.
+Every exception carries its HTTP answer, as werkzeug's HTTP exceptions do: ``status_code``,
+a stable machine-readable ``code`` (the JSON ``error``), ``websocket_close_code``, and
+``retry_after`` (seconds, for a 503; ``None`` otherwise). :mod:`cognito_auth_middleware.responses`
+reads them; there is no other table. Each also has a human ``message`` for the log, which names
+what was expected and what was found for configuration values (an issuer, a signer ARN, a client
+id) but never contains a token or a claim set, and a ``public_message`` for the client, which
+tells it only what it can act on.
 """
 
 from __future__ import annotations
@@ -47,7 +51,17 @@ class AuthenticationError(Exception):
             print(f"Authentication failed: {e}")
     """
 
+    #: The HTTP status of the refusal.
+    status_code = 401
+    #: The JSON body's ``error``: stable, machine-readable.
     code = "authentication_failed"
+    #: The code a WebSocket handshake is closed with (1008: policy violation).
+    websocket_close_code = 1008
+    #: Seconds after which a retry may succeed (the ``Retry-After`` header), if it may.
+    retry_after: int | None = None
+    #: What a client is told; the detailed reason (which may name an ALB ARN, an account or a
+    #: key URL) stays in :attr:`message`, for the log.
+    client_message = "The sign-in token is not valid for this application."
     #: A short hash of the request's ``x-amzn-oidc-data`` (or access token), set by the engine,
     #: so an operator can correlate log lines without the credential being logged.
     fingerprint: str | None = None
@@ -62,6 +76,11 @@ class AuthenticationError(Exception):
         """The human-readable reason (never contains token text)."""
         return str(self.args[0]) if self.args else ""
 
+    @property
+    def public_message(self) -> str:
+        """What the client is told (never contains token text or configuration values)."""
+        return self.client_message
+
 
 class MissingTokenError(AuthenticationError):
     """Raised when a required Cognito / ALB header is missing from the request.
@@ -72,6 +91,11 @@ class MissingTokenError(AuthenticationError):
     """
 
     code = "missing_token"
+
+    @property
+    def public_message(self) -> str:
+        """The message itself: it names the missing header, which helps whoever set up the app."""
+        return self.message
 
 
 class InvalidTokenError(AuthenticationError):
@@ -93,6 +117,7 @@ class ExpiredTokenError(AuthenticationError):
     """
 
     code = "expired_token"
+    client_message = "The sign-in session has expired; sign in again."
 
 
 class AccessDeniedError(AuthenticationError):
@@ -102,7 +127,9 @@ class AccessDeniedError(AuthenticationError):
     ``require_all`` is set) and is not listed in ``allowed_users``. Signing in again does not help.
     """
 
+    status_code = 403
     code = "access_denied"
+    client_message = "You are signed in but not allowed to use this application."
 
 
 class KeysUnavailableError(AuthenticationError):
@@ -113,11 +140,14 @@ class KeysUnavailableError(AuthenticationError):
     beyond a short back-off, so a later request tries again; clients receive ``Retry-After``.
     """
 
+    status_code = 503
     code = "keys_unavailable"
+    websocket_close_code = 1013  # try again later
+    client_message = "Sign-in cannot be verified right now; try again shortly."
 
     def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None) -> None:
         super().__init__(message, code=code)
-        self.retry_after = retry_after
+        self.retry_after: int = retry_after
 
 
 class ConfigurationError(ValueError):

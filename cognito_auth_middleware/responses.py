@@ -1,4 +1,9 @@
-"""The one table from exception to HTTP answer, used by both middlewares.
+"""The one table from exception to HTTP answer, used by both middlewares and the helpers.
+
+Each exception class carries its row (``status_code``, ``code``, ``websocket_close_code``,
+``retry_after``, ``public_message``: see :mod:`cognito_auth_middleware.exceptions`); this module
+only renders it. The table, as the classes hold it (``tests/test_responses.py`` keeps the two in
+step):
 
 =========================  ======  ==========================  ===============
 exception                  status  JSON ``error`` code          WebSocket close
@@ -22,34 +27,13 @@ import json
 import logging
 from dataclasses import dataclass
 
-from .exceptions import (
-    AccessDeniedError,
-    AuthenticationError,
-    ExpiredTokenError,
-    KeysUnavailableError,
-    MissingTokenError,
-)
+from .exceptions import AuthenticationError
 
 __all__ = ["ErrorResponse", "error_response"]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
-WS_POLICY_VIOLATION = 1008
-WS_TRY_AGAIN_LATER = 1013
-
 _TITLES = {401: "Sign-in required", 403: "Access denied", 503: "Service unavailable"}
-
-
-def _public_message(exc: AuthenticationError, status: int) -> str:
-    # What a client is told. The detailed reason (which may name an ALB ARN, an account or a
-    # key URL) goes to the log and stays on the exception; clients learn what they can act on.
-    if isinstance(exc, ExpiredTokenError):
-        return "The sign-in session has expired; sign in again."
-    if status == 403:
-        return "You are signed in but not allowed to use this application."
-    if status == 503:
-        return "Sign-in cannot be verified right now; try again shortly."
-    return "The sign-in token is not valid for this application."
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +44,6 @@ class ErrorResponse:
     headers: list[tuple[str, str]]
     body: bytes
     websocket_close_code: int
-
-
-def _status(exc: AuthenticationError) -> int:
-    if isinstance(exc, AccessDeniedError):
-        return 403
-    if isinstance(exc, KeysUnavailableError):
-        return 503
-    return 401
 
 
 def _html_page(status: int, message: str) -> bytes:
@@ -90,7 +66,7 @@ def error_response(
         accept: The request's ``Accept`` header, to choose HTML or JSON.
         redirect_url: Where browsers go on a 401, if configured.
     """
-    status = _status(exc)
+    status = exc.status_code
     log = logger.warning if status == 503 else logger.info
     log(
         "request refused with %d (%s, token %s): %s",
@@ -100,15 +76,15 @@ def error_response(
         exc.message,
     )
     headers = [("cache-control", "no-store")]
-    if isinstance(exc, KeysUnavailableError):
+    if exc.retry_after is not None:
         headers.append(("retry-after", str(exc.retry_after)))
-    close_code = WS_TRY_AGAIN_LATER if status == 503 else WS_POLICY_VIOLATION
+    close_code = exc.websocket_close_code
     wants_html = "text/html" in accept
     if wants_html and redirect_url is not None and status == 401:
         headers.append(("location", redirect_url))
         headers.append(("content-length", "0"))
         return ErrorResponse(302, headers, b"", close_code)
-    message = exc.message if isinstance(exc, MissingTokenError) else _public_message(exc, status)
+    message = exc.public_message
     if wants_html:
         body, content_type = _html_page(status, message), "text/html; charset=utf-8"
     else:
