@@ -24,7 +24,7 @@ from .core.dev_mode import local_client_asgi
 from .core.headers import from_asgi
 from .core.paths import PathMatcher
 from .drivers.aio import AsyncVerifier
-from .drivers.base import LazyVerifier
+from .drivers.base import verifier_for
 from .exceptions import AuthenticationError
 from .responses import ErrorResponse, error_response
 from .settings import Settings
@@ -71,8 +71,7 @@ class CognitoAuthMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        # The settings (or a shared verifier's) are checked before any verifier is built.
-        self.verifier = verifier = LazyVerifier(AsyncVerifier, settings, verifier, options).get()
+        self.verifier = verifier = verifier_for(AsyncVerifier, settings, verifier, options)
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
         self._dev_mode = verifier.settings.dev_mode

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 from .core.dev_mode import local_client_environ
 from .core.headers import from_environ
 from .core.paths import PathMatcher
-from .drivers.base import LazyVerifier
+from .drivers.base import verifier_for
 from .drivers.sync import Verifier
 from .exceptions import AuthenticationError
 from .responses import error_response
@@ -78,8 +78,7 @@ class CognitoAuthWSGIMiddleware:
         **options: Any,
     ) -> None:
         self.app = app
-        # The settings (or a shared verifier's) are checked before any verifier is built.
-        self.verifier = verifier = LazyVerifier(Verifier, settings, verifier, options).get()
+        self.verifier = verifier = verifier_for(Verifier, settings, verifier, options)
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
         self._dev_mode = verifier.settings.dev_mode

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
+from dataclasses import dataclass
 
 from cognito_auth_middleware.exceptions import (
     AuthenticationError,
@@ -42,36 +43,29 @@ from .keys import FetchResult, KeyFetch
 from .policy import authorize
 from .tokens import ParsedToken, fingerprint, parse_token
 
-__all__ = ["MAX_VERIFIED_TOKENS", "Engine", "Flow", "resume", "start"]
+__all__ = ["MAX_VERIFIED_TOKENS", "Engine", "Flow", "Pending"]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
 Flow = Generator[KeyFetch, FetchResult, User]
-_PendingAlb = tuple[ParsedToken, str, str]  # parsed token, kid, issuer
-_PendingAccess = tuple[ParsedToken, str]  # parsed token, kid
-
 # Tokens whose signatures were verified, by exact text, per kind, and the users built from
 # verified pairs. A hit skips parsing and the signature; the validity window, the binding of
 # the two tokens (issuer, client, sub) and the identity header are checked on every request.
 MAX_VERIFIED_TOKENS = 2048
 
 
-def start(flow: Flow) -> KeyFetch | User:
-    """Run a flow to its first key fetch, or to its ``User`` if no fetch is needed."""
-    try:
-        return next(flow)
-    except StopIteration as done:
-        user: User = done.value
-        return user
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A token parsed and its header checked, whose signature is still to be verified.
 
+    A cached token is a :class:`~cognito_auth_middleware.core.claims.VerifiedToken`; the engine
+    tells the two apart by this type.
+    """
 
-def resume(flow: Flow, result: FetchResult) -> KeyFetch | User:
-    """Hand a fetch result to a flow; run it to its next fetch or to its ``User``."""
-    try:
-        return flow.send(result)
-    except StopIteration as done:
-        user: User = done.value
-        return user
+    token: ParsedToken
+    kid: str
+    #: For the ALB token, the issuer its header names (checked against the configuration).
+    issuer: str = ""
 
 
 def _tag(exc: AuthenticationError, oidc_data: str | None, access_token: str | None) -> None:
@@ -85,7 +79,8 @@ class Engine:
     Holds the process-wide :class:`KeyStore` and the caches of verified tokens; every entry
     point (both middlewares, ``User(...)``) goes through one of these via a driver, which first
     tries :meth:`lookup` (both tokens already verified: no I/O, no generator) and otherwise runs
-    the :meth:`authenticate` flow.
+    the :meth:`authenticate` flow, as httpx runs an auth flow: ``next(flow)``, then
+    ``flow.send(result)`` for each :class:`KeyFetch` it yields, until ``StopIteration.value``.
 
     Args:
         settings: The validated configuration. Without ``alb_arn`` the engine still verifies
@@ -190,44 +185,43 @@ class Engine:
             # Both tokens are parsed and their headers checked before anything is fetched.
             alb = self._alb_tokens.get(oidc_data) or self._prepare_alb(oidc_data)
             access = self._access_tokens.get(access_token) or self._prepare_access(access_token)
-            if not isinstance(alb, VerifiedToken):
-                token, kid, issuer = alb
-                url = self.settings.alb_key_url_for(kid)
+            if isinstance(alb, Pending):
+                url = self.settings.alb_key_url_for(alb.kid)
                 key = self.keys.alb_key(url, now)
                 if key is None:
                     key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
-                if not key.verify(token.signing_input, token.signature):
+                if not key.verify(alb.token.signing_input, alb.token.signature):
                     raise InvalidTokenError(f"{ALB}: signature verification failed")
-                alb = alb_record(token, issuer, self._leeway)
+                alb = alb_record(alb.token, alb.issuer, self._leeway)
                 self._alb_tokens.put(oidc_data, alb)
-            if not isinstance(access, VerifiedToken):
-                token, kid = access
+            if isinstance(access, Pending):
                 # The ALB's signature vouches for the issuer; keys come only from its JWKS.
-                if token.claims.get("iss") != alb.issuer:
+                if access.token.claims.get("iss") != alb.issuer:
                     raise InvalidTokenError(
                         f"{ACCESS}: issuer does not match the ALB token's issuer"
                     )
                 url = self.settings.jwks_url_for(str(alb.issuer))
-                key = self.keys.jwks_key(url, kid, now)
+                key = self.keys.jwks_key(url, access.kid, now)
                 if key is None:
-                    key = self.keys.accept_jwks(url, kid, (yield KeyFetch(url, "jwks")), now)
-                if not key.verify(token.signing_input, token.signature):
+                    fetched = yield KeyFetch(url, "jwks")
+                    key = self.keys.accept_jwks(url, access.kid, fetched, now)
+                if not key.verify(access.token.signing_input, access.token.signature):
                     raise InvalidTokenError(f"{ACCESS}: signature verification failed")
-                access = access_record(token, self._leeway)
+                access = access_record(access.token, self._leeway)
                 self._access_tokens.put(access_token, access)
             return self._conclude(oidc_data, alb, access_token, access, identity, now)
         except AuthenticationError as exc:
             _tag(exc, oidc_data, access_token)
             raise
 
-    def _prepare_alb(self, text: str) -> _PendingAlb:
+    def _prepare_alb(self, text: str) -> Pending:
         token = parse_token(text, ALB)
         kid, issuer = self._rules.check_alb(token.header)
-        return token, kid, issuer
+        return Pending(token, kid, issuer)
 
-    def _prepare_access(self, text: str) -> _PendingAccess:
+    def _prepare_access(self, text: str) -> Pending:
         token = parse_token(text, ACCESS)
-        return token, self._rules.check_access(token.header)
+        return Pending(token, self._rules.check_access(token.header))
 
     def _conclude(
         self,

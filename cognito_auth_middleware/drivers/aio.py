@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 
-from cognito_auth_middleware.core.engine import Flow, resume
-from cognito_auth_middleware.core.keys import FetchResult, KeyFetch
+from cognito_auth_middleware.core.keys import FetchResult
 from cognito_auth_middleware.settings import Settings
 from cognito_auth_middleware.user import User
 
@@ -32,6 +31,8 @@ class AsyncVerifier(DriverBase):
     Args:
         settings: A :class:`Settings`; if omitted, built from ``options`` and the environment.
         clock: Returns the current Unix time (injected in tests).
+        transport: The httpx transport for key fetches (tests pass ``httpx.MockTransport``);
+            by default httpx's, over the network.
         **options: Settings keywords, when ``settings`` is not given.
 
     Example:
@@ -44,11 +45,13 @@ class AsyncVerifier(DriverBase):
         settings: Settings | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        transport: httpx.AsyncBaseTransport | None = None,
         **options: Any,
     ) -> None:
         super().__init__(settings, clock=clock, **options)
         # Built once here, not per fetch: loading CA certificates would block the loop.
         self._client_options = client_options(self._timeout)
+        self._transport = transport
         self._inflight: dict[str, asyncio.Task[FetchResult]] = {}
 
     async def authenticate(
@@ -66,29 +69,37 @@ class AsyncVerifier(DriverBase):
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        begun = self._begin(oidc_data, access_token, identity, client_host)
-        if isinstance(begun, User):
-            return begun
-        flow, step = begun
-        while isinstance(step, KeyFetch):
-            step = await self._fetch_and_resume(flow, step)
-        return step
+        now = self._clock()
+        user = self.engine.lookup(oidc_data, access_token, identity, now)
+        if user is not None:
+            return user
+        # The engine's flow, run as httpx runs an auth flow.
+        flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
+        try:
+            request = next(flow)
+            while True:
+                url = request.url
+                task, leader = self._shared_fetch(url)
+                try:
+                    request = flow.send(await asyncio.shield(task))
+                finally:
+                    # The leader forgets the fetch only once the engine has cached its result,
+                    # so a request arriving in between joins the finished task instead of
+                    # fetching again.
+                    if leader and self._inflight.get(url) is task:
+                        del self._inflight[url]
+        except StopIteration as done:
+            verified: User = done.value
+            return verified
 
-    async def _fetch_and_resume(self, flow: Flow, request: KeyFetch) -> KeyFetch | User:
-        url = request.url
+    def _shared_fetch(self, url: str) -> tuple[asyncio.Task[FetchResult], bool]:
+        """The fetch of ``url`` in flight on this loop, or a new one; and whether it is new."""
         loop = asyncio.get_running_loop()
         task = self._inflight.get(url)
-        leader = task is None or task.get_loop() is not loop
-        if task is None or leader:
-            task = loop.create_task(self._get(url))
-            self._inflight[url] = task
-        try:
-            return resume(flow, await asyncio.shield(task))
-        finally:
-            # The leader forgets the fetch only once the engine has cached its result, so a
-            # request arriving in between joins the finished task instead of fetching again.
-            if leader and self._inflight.get(url) is task:
-                del self._inflight[url]
+        if task is not None and task.get_loop() is loop:
+            return task, False
+        task = self._inflight[url] = loop.create_task(self._get(url))
+        return task, True
 
     async def _get(self, url: str) -> FetchResult:
         # A client per fetch: fetches are rare (keys are cached), and a pooled client would
@@ -96,7 +107,7 @@ class AsyncVerifier(DriverBase):
         try:
             async with (
                 asyncio.timeout(self._timeout),
-                httpx.AsyncClient(**self._client_options) as client,  # type: ignore[arg-type]
+                httpx.AsyncClient(transport=self._transport, **self._client_options) as client,
                 client.stream("GET", url) as response,
             ):
                 body = BodyCollector(response)

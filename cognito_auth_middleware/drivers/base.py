@@ -1,4 +1,4 @@
-"""What the sync and async drivers share: construction, the cached fast path, fetch options.
+"""What the sync and async drivers share: construction, start-up checks, fetch options.
 
 Only the lines that perform I/O (and their locking) are written twice, in ``sync.py``
 and ``aio.py``; everything the two have in common is here.
@@ -9,34 +9,38 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-import threading
 import time
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import httpx
 
 from cognito_auth_middleware.core.cache import BoundedCache
-from cognito_auth_middleware.core.engine import Engine, Flow, start
+from cognito_auth_middleware.core.engine import Engine
 from cognito_auth_middleware.core.keys import (
     MAX_KEY_RESPONSE_BYTES,
     FetchFailure,
-    KeyFetch,
     KeyResponse,
 )
 from cognito_auth_middleware.exceptions import ConfigurationError
 from cognito_auth_middleware.settings import Settings
-from cognito_auth_middleware.user import User
 
 from .dev_user import load_mock_user
 
-__all__ = ["BodyCollector", "DriverBase", "LazyVerifier", "client_options", "failure_from"]
+__all__ = [
+    "BodyCollector",
+    "ClientOptions",
+    "DriverBase",
+    "client_options",
+    "failure_from",
+    "verifier_for",
+]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
 
 class DriverBase:
-    """Builds the engine from settings and runs the part of a request that needs no I/O.
+    """Builds the engine from settings; the drivers run its flow.
 
     Args:
         settings: A :class:`Settings`; if omitted, built from ``options`` and the environment.
@@ -56,21 +60,6 @@ class DriverBase:
         self._clock = clock
         self._timeout = self.settings.key_fetch_timeout
 
-    def _begin(
-        self,
-        oidc_data: str | None,
-        access_token: str | None,
-        identity: str | None,
-        client_host: str | None,
-    ) -> User | tuple[Flow, KeyFetch | User]:
-        """The user if both tokens were verified before, else the flow run to its first step."""
-        now = self._clock()
-        user = self.engine.lookup(oidc_data, access_token, identity, now)
-        if user is not None:
-            return user
-        flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
-        return flow, start(flow)
-
 
 D = TypeVar("D", bound=DriverBase)
 
@@ -88,51 +77,34 @@ def _log_start_up_failure(exc: ConfigurationError) -> None:
         logger.error("cognito-auth-middleware cannot start: %s", message)
 
 
-class LazyVerifier(Generic[D]):
-    """Settings checked at once (start-up), the verifier built on first use.
+def verifier_for(
+    kind: type[D], settings: Settings | None, verifier: D | None, options: dict[str, Any]
+) -> D:
+    """The verifier of a middleware or framework helper: the shared one, or one built here.
 
-    For the framework integrations, whose objects are often created at import time: a missing
-    ``alb_arn`` fails then, while loading CA certificates waits for the first request. The
-    middlewares use it too, calling :meth:`get` at once: one copy of the start-up check.
+    The settings (or the shared verifier's) are checked first, so a missing ``alb_arn`` stops
+    the app at start-up; the reason is also logged once (see ``_log_start_up_failure``).
 
     Args:
         kind: ``Verifier`` or ``AsyncVerifier``.
         settings: Ready settings, if any.
         verifier: A verifier to share (its settings are checked instead).
         options: Settings keywords, when neither is given.
+
+    Raises:
+        ConfigurationError: both ``settings`` and ``verifier``, keywords next to either, or
+            settings that cannot be honoured.
     """
-
-    def __init__(
-        self,
-        kind: type[D],
-        settings: Settings | None,
-        verifier: D | None,
-        options: dict[str, Any],
-    ) -> None:
-        try:
-            if verifier is not None and settings is not None:
-                raise ConfigurationError("pass settings= or verifier=, not both")
-            self.settings = (
-                Settings.for_middleware(verifier.settings, given_as="verifier", **options)
-                if verifier is not None
-                else Settings.for_middleware(settings, **options)
-            )
-        except ConfigurationError as exc:
-            _log_start_up_failure(exc)
-            raise
-        self._kind = kind
-        self._verifier = verifier
-        self._lock = threading.Lock()
-
-    def get(self) -> D:
-        """The verifier, built once."""
-        verifier = self._verifier
-        if verifier is None:
-            with self._lock:
-                if self._verifier is None:
-                    self._verifier = self._kind(self.settings)
-                verifier = self._verifier
-        return verifier
+    try:
+        if verifier is not None and settings is not None:
+            raise ConfigurationError("pass settings= or verifier=, not both")
+        if verifier is not None:
+            Settings.for_middleware(verifier.settings, given_as="verifier", **options)
+            return verifier
+        return kind(Settings.for_middleware(settings, **options))
+    except ConfigurationError as exc:
+        _log_start_up_failure(exc)
+        raise
 
 
 @functools.cache
@@ -141,7 +113,16 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def client_options(timeout: float) -> dict[str, object]:
+class ClientOptions(TypedDict):
+    """The keyword arguments both drivers give their httpx client."""
+
+    timeout: httpx.Timeout
+    follow_redirects: bool
+    verify: ssl.SSLContext
+    headers: dict[str, str]
+
+
+def client_options(timeout: float) -> ClientOptions:
     """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient`` used for key fetches.
 
     Redirects are not followed (a key endpoint has no reason to redirect, and following one

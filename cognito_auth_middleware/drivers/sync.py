@@ -20,8 +20,7 @@ from typing import Any
 
 import httpx
 
-from cognito_auth_middleware.core.engine import Flow, resume
-from cognito_auth_middleware.core.keys import FetchFailure, FetchResult, KeyFetch
+from cognito_auth_middleware.core.keys import FetchFailure, FetchResult
 from cognito_auth_middleware.settings import Settings
 from cognito_auth_middleware.user import User
 
@@ -66,6 +65,8 @@ class Verifier(DriverBase):
     Args:
         settings: A :class:`Settings`; if omitted, built from ``options`` and the environment.
         clock: Returns the current Unix time (injected in tests).
+        transport: The httpx transport for key fetches (tests pass ``httpx.MockTransport``);
+            by default httpx's, over the network.
         **options: Settings keywords, when ``settings`` is not given.
 
     Example:
@@ -78,10 +79,11 @@ class Verifier(DriverBase):
         settings: Settings | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
         **options: Any,
     ) -> None:
         super().__init__(settings, clock=clock, **options)
-        self._client = httpx.Client(**client_options(self._timeout))  # type: ignore[arg-type]
+        self._client = httpx.Client(transport=transport, **client_options(self._timeout))
         self._lock = threading.Lock()
         self._inflight: dict[str, _Call] = {}
 
@@ -100,30 +102,38 @@ class Verifier(DriverBase):
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        begun = self._begin(oidc_data, access_token, identity, client_host)
-        if isinstance(begun, User):
-            return begun
-        flow, step = begun
-        while isinstance(step, KeyFetch):
-            step = self._fetch_and_resume(flow, step)
-        return step
+        now = self._clock()
+        user = self.engine.lookup(oidc_data, access_token, identity, now)
+        if user is not None:
+            return user
+        # The engine's flow, run as httpx runs an auth flow.
+        flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
+        try:
+            request = next(flow)
+            while True:
+                url = request.url
+                call, leader = self._shared_fetch(url)
+                try:
+                    request = flow.send(call.wait())
+                finally:
+                    # The leader forgets the fetch only once the engine has cached its result,
+                    # so a request arriving in between joins it instead of fetching again.
+                    if leader:
+                        with self._lock:
+                            if self._inflight.get(url) is call:
+                                del self._inflight[url]
+        except StopIteration as done:
+            verified: User = done.value
+            return verified
 
-    def _fetch_and_resume(self, flow: Flow, request: KeyFetch) -> KeyFetch | User:
-        url = request.url
+    def _shared_fetch(self, url: str) -> tuple[_Call, bool]:
+        """The fetch of ``url`` in flight, or a new one; and whether it is new (single-flight)."""
         with self._lock:
             call = self._inflight.get(url)
-            leader = call is None
-            if call is None:
-                call = self._inflight[url] = _Call(functools.partial(self._get, url), self._timeout)
-        try:
-            return resume(flow, call.wait())
-        finally:
-            # Leave the fetch joinable until the engine has cached its result, so a request
-            # arriving in between joins it instead of fetching again.
-            if leader:
-                with self._lock:
-                    if self._inflight.get(url) is call:
-                        del self._inflight[url]
+            if call is not None:
+                return call, False
+            call = self._inflight[url] = _Call(functools.partial(self._get, url), self._timeout)
+            return call, True
 
     def fetch(self, url: str) -> FetchResult:
         """GET a key URL within ``key_fetch_timeout`` (all of it) and the size cap; never raises."""

@@ -48,7 +48,7 @@ from cognito_auth_middleware.core.dev_mode import local_client_asgi
 from cognito_auth_middleware.core.headers import from_asgi
 from cognito_auth_middleware.core.policy import group_check
 from cognito_auth_middleware.drivers.aio import AsyncVerifier
-from cognito_auth_middleware.drivers.base import LazyVerifier
+from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.exceptions import (
     AccessDeniedError,
     AuthenticationError,
@@ -103,8 +103,8 @@ def current_user(request: Request) -> User:
 class CognitoAuth:
     """FastAPI dependencies that verify the ALB headers of the routes that use them.
 
-    One instance per app: it owns an :class:`AsyncVerifier` (and its key cache), built on first
-    use so that creating the instance at import time costs only the validation of its settings.
+    One instance per app: it owns an :class:`AsyncVerifier` (and its key cache); creating it at
+    import time validates the settings and fetches nothing (keys are fetched on first use).
     ``exclude_paths`` does not apply: a route is protected exactly when it uses a dependency.
 
     Args:
@@ -131,13 +131,8 @@ class CognitoAuth:
         **options: Any,
     ) -> None:
         # Refused here, at start-up, rather than on the first request.
-        self._lazy = LazyVerifier(AsyncVerifier, settings, verifier, options)
-        self.settings = self._lazy.settings
-
-    @property
-    def verifier(self) -> AsyncVerifier:
-        """The verifier, built on first use (loading CA certificates takes a moment)."""
-        return self._lazy.get()
+        self.verifier = verifier_for(AsyncVerifier, settings, verifier, options)
+        self.settings = self.verifier.settings
 
     async def user(self, request: Request) -> User:
         """FastAPI dependency: the verified user of this request.

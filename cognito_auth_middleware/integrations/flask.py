@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
 from cognito_auth_middleware.core.dev_mode import local_client_environ
 from cognito_auth_middleware.core.headers import from_environ
 from cognito_auth_middleware.core.policy import group_check
-from cognito_auth_middleware.drivers.base import LazyVerifier
+from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.drivers.sync import Verifier
 from cognito_auth_middleware.exceptions import AuthenticationError, MissingTokenError
 from cognito_auth_middleware.responses import error_response
@@ -130,8 +130,8 @@ def groups_required(
 class CognitoAuth:
     """Decorators that verify the ALB headers of the views they wrap, without the middleware.
 
-    One instance per app: it owns a :class:`Verifier` (and its key cache), built on first use so
-    that creating the instance at import time costs only the validation of its settings. A view
+    One instance per app: it owns a :class:`Verifier` (and its key cache); creating it at import
+    time validates the settings and fetches nothing (keys are fetched on first use). A view
     the middleware already verified is not verified again. The user is stored where the
     middleware stores it, so :func:`current_user` works in the view.
 
@@ -161,13 +161,8 @@ class CognitoAuth:
         **options: Any,
     ) -> None:
         # Refused here, at start-up, rather than on the first request.
-        self._lazy = LazyVerifier(Verifier, settings, verifier, options)
-        self.settings = self._lazy.settings
-
-    @property
-    def verifier(self) -> Verifier:
-        """The verifier, built on first use (loading CA certificates takes a moment)."""
-        return self._lazy.get()
+        self.verifier = verifier_for(Verifier, settings, verifier, options)
+        self.settings = self.verifier.settings
 
     def _user(self) -> User:
         environ = request.environ
