@@ -59,6 +59,7 @@ __all__ = ["EmulatedUser", "Emulator"]
 PREFIX = "/_emulator"
 COOKIE = "cognito_emulator_user"
 SIGNED_OUT = "signed-out"  # the cookie's value after a sign-out
+MAX_FORM_BYTES = 65536  # a sign-in form is a few hundred bytes; a larger body is refused (413)
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -151,13 +152,16 @@ def _cross_site(request: Request) -> bool:
     return origin is None or origin.lower() != f"http://{headers['host']}".lower()
 
 
-async def _read_form(request: Request) -> dict[str, list[str]]:
-    """The urlencoded form posted, read up to about 64 KiB."""
+async def _read_form(request: Request) -> dict[str, list[str]] | None:
+    """The urlencoded form posted, or ``None`` if its body is over :data:`MAX_FORM_BYTES`."""
+    with contextlib.suppress(ValueError):  # not a number: the count below still holds
+        if int(request.headers.get("content-length", "0")) > MAX_FORM_BYTES:
+            return None
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > 65536:
-            break
+        if len(body) > MAX_FORM_BYTES:  # chunked, or more than it declared
+            return None
     return parse_qs(body.decode("utf-8", "replace"))
 
 
@@ -387,6 +391,8 @@ class Emulator:
         if _cross_site(request):
             return _FOREIGN_POST
         fields = await _read_form(request)
+        if fields is None:
+            return PlainTextResponse(f"the sign-in form takes at most {MAX_FORM_BYTES} bytes", 413)
         email = (fields.get("email") or [""])[0].strip()
         if "@" not in email:
             return PlainTextResponse("an email address is required", 400)
