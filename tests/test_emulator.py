@@ -26,7 +26,7 @@ from websockets.sync.client import connect
 
 from cognito_auth_middleware.testing import FakeIdentityProvider
 from cognito_auth_middleware.tools.cli import main
-from cognito_auth_middleware.tools.emulator import COOKIE, EmulatedUser, Emulator
+from cognito_auth_middleware.tools.emulator import COOKIE, MAX_FORM_BYTES, EmulatedUser, Emulator
 from tests.emulated_stack import Stack, emulated_stack
 from tests.servers import bind_loopback, serve
 
@@ -140,6 +140,56 @@ def test_sign_out_forwards_without_alb_headers(client: httpx.Client, own: dict[s
     assert client.get("/", headers={"x-amzn-oidc-identity": "mallory"}).status_code == 401
     client.post("/_emulator/sign-in", data={"email": "bob@example.com"}, headers=own)
     assert "Signed in as bob@example.com" in client.get("/").text
+
+
+def form_of_size(size: int) -> bytes:
+    """A sign-in form for bob of exactly ``size`` bytes (padded with a field nobody reads)."""
+    form = b"email=bob%40example.com&padding="
+    return form + b"x" * (size - len(form))
+
+
+def in_chunks(body: bytes) -> Iterator[bytes]:
+    """``body`` as an iterator: httpx sends it chunked, without a Content-Length."""
+    for start in range(0, len(body), 4096):
+        yield body[start : start + 4096]
+
+
+@pytest.mark.parametrize(
+    ("size", "chunked", "status"),
+    [
+        pytest.param(MAX_FORM_BYTES, False, 303, id="at-the-cap"),
+        pytest.param(MAX_FORM_BYTES, True, 303, id="at-the-cap-chunked"),
+        pytest.param(MAX_FORM_BYTES + 1, False, 413, id="one-byte-over-by-content-length"),
+        pytest.param(MAX_FORM_BYTES + 1, True, 413, id="one-byte-over-counted-while-read"),
+    ],
+)
+def test_sign_in_form_over_the_cap_is_refused(
+    client: httpx.Client, own: dict[str, str], size: int, chunked: bool, status: int
+) -> None:
+    body = form_of_size(size)
+    headers = {**own, "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post(
+        "/_emulator/sign-in", content=in_chunks(body) if chunked else body, headers=headers
+    )
+    assert response.status_code == status
+    if status == 413:  # refused whole, not cut at the cap and read as a shorter form
+        assert "set-cookie" not in response.headers
+        assert "Signed in as alice@example.com" in client.get("/").text
+    else:
+        assert "Signed in as bob@example.com" in client.get("/").text
+
+
+def test_sign_in_form_declared_over_the_cap_is_refused_unread(stack: Stack) -> None:
+    # Only the head and a few bytes are sent: were the body awaited, no answer would come.
+    request = (
+        f"POST /_emulator/sign-in HTTP/1.1\r\nHost: 127.0.0.1:{stack.port}\r\n"
+        f"Origin: {stack.url}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {MAX_FORM_BYTES + 1}\r\nConnection: close\r\n\r\n"
+        "email=bob%40example.com"
+    )
+    status, head, _ = exchange(stack.port, request.encode())
+    assert status == 413
+    assert b"set-cookie" not in head.lower()
 
 
 @pytest.mark.parametrize("path", ["/_emulator/sign-in", "/_emulator/sign-out"])

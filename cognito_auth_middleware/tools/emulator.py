@@ -30,12 +30,24 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from starlette.types import Message, Receive, Scope, Send
+from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route, Router, WebSocketRoute, request_response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketClose
 
 from cognito_auth_middleware.core.cache import BoundedCache
 from cognito_auth_middleware.core.dev_mode import is_loopback, is_loopback_host
@@ -47,7 +59,7 @@ __all__ = ["EmulatedUser", "Emulator"]
 PREFIX = "/_emulator"
 COOKIE = "cognito_emulator_user"
 SIGNED_OUT = "signed-out"  # the cookie's value after a sign-out
-_COOKIE_ATTRIBUTES = "Path=/; HttpOnly; SameSite=Strict"
+MAX_FORM_BYTES = 65536  # a sign-in form is a few hundred bytes; a larger body is refused (413)
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -127,9 +139,9 @@ def _refusal(scope: Scope) -> tuple[int, str] | None:
     return None
 
 
-def _cross_site(scope: Scope) -> bool:
+def _cross_site(request: Request) -> bool:
     """Whether a POST to the emulator's forms may come from a page other than its own."""
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    headers = request.headers
     if headers.get("sec-fetch-site", "same-origin") != "same-origin":
         return True
     origin = headers.get("origin")
@@ -140,14 +152,23 @@ def _cross_site(scope: Scope) -> bool:
     return origin is None or origin.lower() != f"http://{headers['host']}".lower()
 
 
-def _cookies(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for name, value in headers:
-        if name == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                key, _, item = part.strip().partition("=")
-                found[key] = item
-    return found
+async def _read_form(request: Request) -> dict[str, list[str]] | None:
+    """The urlencoded form posted, or ``None`` if its body is over :data:`MAX_FORM_BYTES`."""
+    with contextlib.suppress(ValueError):  # not a number: the count below still holds
+        if int(request.headers.get("content-length", "0")) > MAX_FORM_BYTES:
+            return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:  # chunked, or more than it declared
+            return None
+    return parse_qs(body.decode("utf-8", "replace"))
+
+
+def _set_user_cookie(response: Response, value: str) -> Response:
+    # Strict: the browser sends the cookie only with requests from the emulator's own origin.
+    response.set_cookie(COOKIE, value, path="/", httponly=True, samesite="strict")
+    return response
 
 
 @dataclass
@@ -187,6 +208,23 @@ class Emulator:
         # Access tokens by user, with their expiry: RSA signing takes about a millisecond, so
         # one is minted per user and hour (as Cognito issues them), not per proxied request.
         self._access_tokens: BoundedCache[EmulatedUser, tuple[str, float]] = BoundedCache(64)
+        not_found = PlainTextResponse("not found", 404)
+        self._router = Router(
+            routes=[
+                Route(f"{PREFIX}/sign-in", self._sign_in_page, methods=["GET"]),
+                Route(f"{PREFIX}/sign-in", self._sign_in, methods=["POST"]),
+                Route(f"{PREFIX}/sign-out", self._sign_out, methods=["POST"]),
+                Route(f"{PREFIX}/alb-keys/{{kid}}", self._alb_key),
+                Route(f"{PREFIX}/jwks.json", self._jwks),
+                # The rest of the prefix is the emulator's own and never reaches the app.
+                Route(f"{PREFIX}/{{rest:path}}", not_found),  # an ASGI app: any method
+                WebSocketRoute(f"{PREFIX}/{{rest:path}}", WebSocketClose(1008)),
+                WebSocketRoute("/{path:path}", self._proxy_websocket),
+                # A Mount, not a Route: a Route endpoint answers only the methods it lists.
+                Mount("", request_response(self._proxy_http)),
+            ],
+            lifespan=self._lifespan,
+        )
 
     def app_settings(self) -> dict[str, str]:
         """The ``COGNITO_AUTH_*`` variables the protected app needs to trust this emulator."""
@@ -211,55 +249,45 @@ class Emulator:
         return [(name.encode(), value.encode()) for name, value in headers.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        refusal = _refusal(scope)
-        if refusal is not None:
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-            else:
-                await _plain(send, *refusal)
-        elif scope["path"].startswith(PREFIX + "/"):
-            await self._own_page(scope, receive, send)
-        elif scope["type"] == "http":
-            await self._proxy_http(scope, receive, send)
+        # Raw ASGI on purpose, in front of the router: Host and request target are checked for
+        # every request before any route is chosen, and the target as sent is only in
+        # scope["raw_path"] (a Request offers the decoded path and a rebuilt URL).
+        refusal = _refusal(scope) if scope["type"] in ("http", "websocket") else None
+        if refusal is None:
+            await self._router(scope, receive, send)
         elif scope["type"] == "websocket":
-            await self._proxy_websocket(scope, receive, send)
+            await WebSocketClose(1008)(scope, receive, send)
+        else:
+            await PlainTextResponse(refusal[1], refusal[0])(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._client = _upstream_client()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self._client is not None:
-                    await self._client.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _router: Router) -> AsyncIterator[None]:
+        self._client = _upstream_client()
+        try:
+            yield
+        finally:
+            await self._client.aclose()
 
-    def _current_user(self, scope: Scope) -> EmulatedUser | None:
+    def _current_user(self, connection: HTTPConnection) -> EmulatedUser | None:
         """The user of the cookie, ``None`` after a sign-out, else the configured user."""
-        cookie = _cookies(scope["headers"]).get(COOKIE)
+        cookie = connection.cookies.get(COOKIE)
         if cookie == SIGNED_OUT:
             return None
         return (EmulatedUser.from_cookie(cookie) if cookie else None) or self.user
 
     def _forward_headers(
-        self, scope: Scope, *, websocket: bool = False
+        self, connection: HTTPConnection, *, websocket: bool = False
     ) -> list[tuple[bytes, bytes]]:
         dropped = _HOP_BY_HOP | (_WS_HANDSHAKE if websocket else frozenset())
         kept = [
             (name, value)
-            for name, value in scope["headers"]
+            for name, value in connection.headers.raw
             if not name.startswith(b"x-amzn-oidc-") and name.decode("latin-1") not in dropped
         ]
-        client = scope.get("client")
-        if client:
-            kept.append((b"x-forwarded-for", client[0].encode()))
+        if connection.client:
+            kept.append((b"x-forwarded-for", connection.client.host.encode()))
         kept.append((b"x-forwarded-proto", b"http"))
-        user = self._current_user(scope)
+        user = self._current_user(connection)
         # Signed out: the request goes on without ALB headers, as with on-unauthenticated=allow.
         return kept + (self.signed_headers(user) if user is not None else [])
 
@@ -269,75 +297,59 @@ class Emulator:
             url = url.copy_with(scheme="wss" if url.scheme == "https" else "ws")
         return str(url)
 
-    async def _proxy_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                yield message.get("body", b"")
-                if not message.get("more_body", False):
-                    return
-
+    async def _proxy_http(self, request: Request) -> Response:
         if self._client is None:  # served without lifespan events
             self._client = _upstream_client()
-        client = self._client
-        has_body = any(
-            name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"]
-        )
-        request = client.build_request(
-            scope["method"],
-            self._target(scope),
-            headers=self._forward_headers(scope),
-            content=body() if has_body else None,
+        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
+        upstream = self._client.build_request(
+            request.method,
+            self._target(request.scope),
+            headers=self._forward_headers(request),
+            content=request.stream() if has_body else None,
         )
         try:
-            response = await client.send(request, stream=True)
+            response = await self._client.send(upstream, stream=True)
         except httpx.HTTPError as exc:
-            await _plain(send, 502, f"the emulator cannot reach {self.upstream}: {exc}")
-            return
-        try:
-            headers = [
-                (name.encode("latin-1"), value.encode("latin-1"))
-                for name, value in response.headers.multi_items()
-                if name.lower() not in _NOT_RETURNED
-            ]
-            await send(
-                {"type": "http.response.start", "status": response.status_code, "headers": headers}
-            )
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        finally:
-            await response.aclose()
+            return PlainTextResponse(f"the emulator cannot reach {self.upstream}: {exc}", 502)
+        except ClientDisconnect:  # gone mid-upload: nobody to answer
+            return Response(status_code=400)
+        proxied = StreamingResponse(
+            response.aiter_raw(), response.status_code, background=BackgroundTask(response.aclose)
+        )
+        # Set as a list: a mapping would fold repeated headers (Set-Cookie) into one.
+        proxied.raw_headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers.multi_items()
+            if name.lower() not in _NOT_RETURNED
+        ]
+        return proxied
 
-    async def _proxy_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _proxy_websocket(self, websocket: WebSocket) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-        if (await receive())["type"] != "websocket.connect":
-            return
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in self._forward_headers(scope, websocket=True)
+            for name, value in self._forward_headers(websocket, websocket=True)
         ]
         try:
             upstream = await connect(
-                self._target(scope, websocket=True), additional_headers=headers, proxy=None
+                self._target(websocket.scope, websocket=True),
+                additional_headers=headers,
+                proxy=None,
             )
         except InvalidStatus as exc:
             # The app refused the handshake (as the middleware does without valid headers).
-            code = 1008 if exc.response.status_code in (401, 403) else 1011
-            await send({"type": "websocket.close", "code": code})
+            await websocket.close(1008 if exc.response.status_code in (401, 403) else 1011)
             return
         except (OSError, TimeoutError):
-            await send({"type": "websocket.close", "code": 1011})
+            await websocket.close(1011)
             return
-        await send({"type": "websocket.accept"})
+        await websocket.accept()
 
         async def client_to_upstream() -> None:
             while True:
-                message = await receive()
+                message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     await upstream.close()
                     return
@@ -347,9 +359,11 @@ class Emulator:
         async def upstream_to_client() -> None:
             with contextlib.suppress(ConnectionClosed):
                 async for data in upstream:
-                    key = "text" if isinstance(data, str) else "bytes"
-                    await send({"type": "websocket.send", key: data})
-            await send({"type": "websocket.close", "code": upstream.close_code or 1000})
+                    if isinstance(data, str):
+                        await websocket.send_text(data)
+                    else:
+                        await websocket.send_bytes(data)
+            await websocket.close(upstream.close_code or 1000)
 
         tasks = [
             asyncio.ensure_future(client_to_upstream()),
@@ -362,75 +376,44 @@ class Emulator:
                 task.cancel()
             await upstream.close()
 
-    async def _own_page(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        path = scope["path"][len(PREFIX) :]
-        if path == "/jwks.json":
-            await _respond(send, 200, json.dumps(self.idp.jwks()).encode(), "application/json")
-        elif path.startswith("/alb-keys/"):
-            if path[len("/alb-keys/") :] == self.idp.alb_kid:
-                await _respond(send, 200, self.idp.alb_public_pem(), "application/x-pem-file")
-            else:
-                await _plain(send, 404, "no such key")
-        elif scope["method"] == "POST" and _cross_site(scope):
-            # Without this any page the browser opens could sign it in as someone else.
-            await _plain(send, 403, "the emulator's forms accept only posts from its own pages")
-        elif path == "/sign-in" and scope["method"] == "POST":
-            await self._sign_in(receive, send)
-        elif path == "/sign-in":
-            page = _sign_in_page(self._current_user(scope), self.user, self.upstream)
-            await _respond(send, 200, page.encode(), "text/html; charset=utf-8")
-        elif path == "/sign-out" and scope["method"] == "POST":
-            await _redirect(send, f"{PREFIX}/sign-in", SIGNED_OUT)
-        else:
-            await _plain(send, 404, "not found")
+    async def _jwks(self, request: Request) -> Response:
+        return JSONResponse(self.idp.jwks())
 
-    async def _sign_in(self, receive: Receive, send: Send) -> None:
-        form = b""
-        while True:
-            message: Message = await receive()
-            form += message.get("body", b"")
-            if not message.get("more_body", False) or len(form) > 65536:
-                break
-        fields = parse_qs(form.decode("utf-8", "replace"))
+    async def _alb_key(self, request: Request) -> Response:
+        if request.path_params["kid"] != self.idp.alb_kid:
+            return PlainTextResponse("no such key", 404)
+        return Response(self.idp.alb_public_pem(), media_type="application/x-pem-file")
+
+    async def _sign_in_page(self, request: Request) -> Response:
+        return HTMLResponse(_sign_in_page(self._current_user(request), self.user, self.upstream))
+
+    async def _sign_in(self, request: Request) -> Response:
+        if _cross_site(request):
+            return _FOREIGN_POST
+        fields = await _read_form(request)
+        if fields is None:
+            return PlainTextResponse(f"the sign-in form takes at most {MAX_FORM_BYTES} bytes", 413)
         email = (fields.get("email") or [""])[0].strip()
         if "@" not in email:
-            await _plain(send, 400, "an email address is required")
-            return
+            return PlainTextResponse("an email address is required", 400)
         groups = tuple(g.strip() for g in (fields.get("groups") or [""])[0].split(",") if g.strip())
         name = (fields.get("name") or [""])[0].strip() or None
-        await _redirect(send, "/", EmulatedUser(email, groups, name).to_cookie())
+        user = EmulatedUser(email, groups, name)
+        return _set_user_cookie(RedirectResponse("/", 303), user.to_cookie())
+
+    async def _sign_out(self, request: Request) -> Response:
+        if _cross_site(request):
+            return _FOREIGN_POST
+        return _set_user_cookie(RedirectResponse(f"{PREFIX}/sign-in", 303), SIGNED_OUT)
+
+
+# Without this any page the browser opens could sign it in as someone else.
+_FOREIGN_POST = PlainTextResponse("the emulator's forms accept only posts from its own pages", 403)
 
 
 def _upstream_client() -> httpx.AsyncClient:
     # Like the ALB: a bounded connect, and an idle read timeout of 60 s (its default).
     return httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10), follow_redirects=False)
-
-
-async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
-    headers = [
-        (b"content-type", content_type.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _plain(send: Send, status: int, text: str) -> None:
-    await _respond(send, status, text.encode(), "text/plain; charset=utf-8")
-
-
-async def _redirect(send: Send, location: str, cookie: str) -> None:
-    # Strict: the browser sends the cookie only with requests from the emulator's own origin.
-    headers = [
-        (b"location", location.encode()),
-        (b"set-cookie", f"{COOKIE}={cookie}; {_COOKIE_ATTRIBUTES}".encode()),
-        (b"content-length", b"0"),
-    ]
-    await send({"type": "http.response.start", "status": 303, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
 
 
 def _sign_in_page(user: EmulatedUser | None, default: EmulatedUser, upstream: str) -> str:
