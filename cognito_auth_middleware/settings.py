@@ -13,8 +13,8 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_type_hints
 from urllib.parse import quote, urlsplit
 
 from .exceptions import ConfigurationError
@@ -47,17 +47,7 @@ _COGNITO_ISSUER = "https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
 _MAX_LEEWAY = 300.0
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
-
-_LIST_FIELDS = ("alb_arn", "client_id", "exclude_paths", "allowed_groups", "allowed_users")
-_STR_FIELDS = ("user_pool_id", "region", "alb_key_url", "jwks_url", "redirect_url", "dev_config")
-_FIELDS = (
-    *_LIST_FIELDS,
-    *_STR_FIELDS,
-    "require_all",
-    "leeway",
-    "key_fetch_timeout",
-    "dev_mode",
-)
+# _FIELDS, _LIST_FIELDS and _STR_FIELDS are read off the Settings dataclass, below it.
 
 
 # Variables of the ``cognito-auth`` library this package replaces that held the app's
@@ -315,15 +305,11 @@ class Settings:
             if (value := strs[field]) is not None
         }
         return cls(
-            alb_arn=lists["alb_arn"],
+            **lists,
             user_pool_id=pool,
-            client_id=lists["client_id"],
             region=next(iter(regions)),
             alb_key_url=urls["alb_key_url"].rstrip("/") if "alb_key_url" in urls else None,
             jwks_url=urls.get("jwks_url"),
-            exclude_paths=lists["exclude_paths"],
-            allowed_groups=lists["allowed_groups"],
-            allowed_users=lists["allowed_users"],
             require_all=_as_bool("require_all", raw.get("require_all", False)),
             leeway=_as_seconds("leeway", raw.get("leeway", 10), low=0, high=_MAX_LEEWAY),
             redirect_url=urls.get("redirect_url"),
@@ -425,3 +411,10 @@ class Settings:
         if self.jwks_url is not None:
             return self.jwks_url
         return f"{issuer}/.well-known/jwks.json"
+
+
+# The setting names, declared once by the dataclass: a field's type says how it is read.
+_TYPES = get_type_hints(Settings)
+_FIELDS = tuple(field.name for field in fields(Settings))
+_LIST_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] == tuple[str, ...])
+_STR_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] in (str, str | None))
