@@ -14,12 +14,12 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal, TypedDict, Unpack, get_type_hints
 from urllib.parse import quote, urlsplit
 
 from .exceptions import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "Settings", "UserKind", "user_entry"]
+__all__ = ["ENV_PREFIX", "Settings", "SettingsOptions", "UserKind", "user_entry"]
 
 ENV_PREFIX = "COGNITO_AUTH_"
 
@@ -166,6 +166,39 @@ def _check_url(field: str, url: str) -> str:
     return url
 
 
+class SettingsOptions(TypedDict, total=False):
+    """The settings keywords, for typing ``**options: Unpack[SettingsOptions]``.
+
+    One key per :class:`Settings` field (see there for what each means), with the types a
+    keyword may have: ``None`` means "not given", so the ``COGNITO_AUTH_*`` variable or the
+    default applies, and a list setting also takes one comma-separated string. Under a strict
+    type checker a misspelt keyword is then an error before the app runs; at run time
+    :meth:`Settings.load` refuses it too, with a suggestion, for callers that are not checked.
+
+    Example:
+        >>> def verifier_settings(**options: Unpack[SettingsOptions]) -> Settings:
+        ...     return Settings.load(environ={}, **options)
+        >>> verifier_settings(region="eu-west-2", allowed_groups=["admins"]).allowed_groups
+        ('admins',)
+    """
+
+    alb_arn: str | Iterable[str] | None
+    user_pool_id: str | None
+    client_id: str | Iterable[str] | None
+    region: str | None
+    alb_key_url: str | None
+    jwks_url: str | None
+    exclude_paths: str | Iterable[str] | None
+    allowed_groups: str | Iterable[str] | None
+    allowed_users: str | Iterable[str] | None
+    require_all: bool | None
+    leeway: float | None
+    redirect_url: str | None
+    key_fetch_timeout: float | None
+    dev_mode: bool | None
+    dev_config: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Validated configuration shared by the verification engine and both middlewares.
@@ -224,12 +257,15 @@ class Settings:
     dev_config: str | None = None
 
     @classmethod
-    def load(cls, *, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
+    def load(
+        cls, *, environ: Mapping[str, str] | None = None, **options: Unpack[SettingsOptions]
+    ) -> Settings:
         """Build settings from keywords, falling back to ``COGNITO_AUTH_*`` variables.
 
         Args:
             environ: The environment to read (``os.environ`` when omitted).
-            **options: Any field of this class; ``None`` means "not given".
+            **options: Any field of this class (typed by :class:`SettingsOptions`); ``None``
+                means "not given".
 
         Raises:
             ConfigurationError: a value is malformed or inconsistent with another, a keyword
@@ -237,10 +273,11 @@ class Settings:
                 setting reads (a typo would otherwise be silently ignored).
         """
         env = os.environ if environ is None else environ
-        _check_names(options, env)
+        given: Mapping[str, object] = options  # untyped callers may pass any name
+        _check_names(given, env)
         raw: dict[str, object] = {}
         for field in _FIELDS:
-            value = options.get(field)
+            value = given.get(field)
             if value is None:
                 value = env.get(_env_name(field))
             if value is not None:
@@ -351,7 +388,11 @@ class Settings:
 
     @classmethod
     def for_middleware(
-        cls, settings: Settings | None = None, *, given_as: str = "settings", **options: Any
+        cls,
+        settings: Settings | None = None,
+        *,
+        given_as: str = "settings",
+        **options: Unpack[SettingsOptions],
     ) -> Settings:
         """:meth:`resolve`, refused unless an ALB is pinned (or dev mode is on).
 

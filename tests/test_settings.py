@@ -161,8 +161,9 @@ def test_issuer_pattern_is_the_cognito_form_of_the_region() -> None:
 def test_values_are_matched_whole_and_ascii(option: str, value: str) -> None:
     # A newline passes `re.match(...$)`; other scripts' digits pass `\d`. (Whitespace around
     # a value is stripped first, as environment values often end in a newline.)
+    options: dict[str, Any] = {"region": "eu-west-2", option: value}  # the name varies
     with pytest.raises(ConfigurationError):
-        Settings.load(environ={}, **{"region": "eu-west-2", option: value})
+        Settings.load(environ={}, **options)
 
 
 @pytest.mark.parametrize(
