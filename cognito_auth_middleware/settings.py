@@ -13,13 +13,13 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from typing import Any, Literal, TypedDict, Unpack, get_type_hints
 from urllib.parse import quote, urlsplit
 
 from .exceptions import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "Settings", "UserKind", "user_entry"]
+__all__ = ["ENV_PREFIX", "Settings", "SettingsOptions", "UserKind", "user_entry"]
 
 ENV_PREFIX = "COGNITO_AUTH_"
 
@@ -47,17 +47,7 @@ _COGNITO_ISSUER = "https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
 _MAX_LEEWAY = 300.0
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
-
-_LIST_FIELDS = ("alb_arn", "client_id", "exclude_paths", "allowed_groups", "allowed_users")
-_STR_FIELDS = ("user_pool_id", "region", "alb_key_url", "jwks_url", "redirect_url", "dev_config")
-_FIELDS = (
-    *_LIST_FIELDS,
-    *_STR_FIELDS,
-    "require_all",
-    "leeway",
-    "key_fetch_timeout",
-    "dev_mode",
-)
+# _FIELDS, _LIST_FIELDS and _STR_FIELDS are read off the Settings dataclass, below it.
 
 
 # Variables of the ``cognito-auth`` library this package replaces that held the app's
@@ -176,6 +166,39 @@ def _check_url(field: str, url: str) -> str:
     return url
 
 
+class SettingsOptions(TypedDict, total=False):
+    """The settings keywords, for typing ``**options: Unpack[SettingsOptions]``.
+
+    One key per :class:`Settings` field (see there for what each means), with the types a
+    keyword may have: ``None`` means "not given", so the ``COGNITO_AUTH_*`` variable or the
+    default applies, and a list setting also takes one comma-separated string. Under a strict
+    type checker a misspelt keyword is then an error before the app runs; at run time
+    :meth:`Settings.load` refuses it too, with a suggestion, for callers that are not checked.
+
+    Example:
+        >>> def verifier_settings(**options: Unpack[SettingsOptions]) -> Settings:
+        ...     return Settings.load(environ={}, **options)
+        >>> verifier_settings(region="eu-west-2", allowed_groups=["admins"]).allowed_groups
+        ('admins',)
+    """
+
+    alb_arn: str | Iterable[str] | None
+    user_pool_id: str | None
+    client_id: str | Iterable[str] | None
+    region: str | None
+    alb_key_url: str | None
+    jwks_url: str | None
+    exclude_paths: str | Iterable[str] | None
+    allowed_groups: str | Iterable[str] | None
+    allowed_users: str | Iterable[str] | None
+    require_all: bool | None
+    leeway: float | None
+    redirect_url: str | None
+    key_fetch_timeout: float | None
+    dev_mode: bool | None
+    dev_config: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Validated configuration shared by the verification engine and both middlewares.
@@ -234,12 +257,15 @@ class Settings:
     dev_config: str | None = None
 
     @classmethod
-    def load(cls, *, environ: Mapping[str, str] | None = None, **options: Any) -> Settings:
+    def load(
+        cls, *, environ: Mapping[str, str] | None = None, **options: Unpack[SettingsOptions]
+    ) -> Settings:
         """Build settings from keywords, falling back to ``COGNITO_AUTH_*`` variables.
 
         Args:
             environ: The environment to read (``os.environ`` when omitted).
-            **options: Any field of this class; ``None`` means "not given".
+            **options: Any field of this class (typed by :class:`SettingsOptions`); ``None``
+                means "not given".
 
         Raises:
             ConfigurationError: a value is malformed or inconsistent with another, a keyword
@@ -247,10 +273,11 @@ class Settings:
                 setting reads (a typo would otherwise be silently ignored).
         """
         env = os.environ if environ is None else environ
-        _check_names(options, env)
+        given: Mapping[str, object] = options  # untyped callers may pass any name
+        _check_names(given, env)
         raw: dict[str, object] = {}
         for field in _FIELDS:
-            value = options.get(field)
+            value = given.get(field)
             if value is None:
                 value = env.get(_env_name(field))
             if value is not None:
@@ -315,15 +342,11 @@ class Settings:
             if (value := strs[field]) is not None
         }
         return cls(
-            alb_arn=lists["alb_arn"],
+            **lists,
             user_pool_id=pool,
-            client_id=lists["client_id"],
             region=next(iter(regions)),
             alb_key_url=urls["alb_key_url"].rstrip("/") if "alb_key_url" in urls else None,
             jwks_url=urls.get("jwks_url"),
-            exclude_paths=lists["exclude_paths"],
-            allowed_groups=lists["allowed_groups"],
-            allowed_users=lists["allowed_users"],
             require_all=_as_bool("require_all", raw.get("require_all", False)),
             leeway=_as_seconds("leeway", raw.get("leeway", 10), low=0, high=_MAX_LEEWAY),
             redirect_url=urls.get("redirect_url"),
@@ -365,7 +388,11 @@ class Settings:
 
     @classmethod
     def for_middleware(
-        cls, settings: Settings | None = None, *, given_as: str = "settings", **options: Any
+        cls,
+        settings: Settings | None = None,
+        *,
+        given_as: str = "settings",
+        **options: Unpack[SettingsOptions],
     ) -> Settings:
         """:meth:`resolve`, refused unless an ALB is pinned (or dev mode is on).
 
@@ -425,3 +452,10 @@ class Settings:
         if self.jwks_url is not None:
             return self.jwks_url
         return f"{issuer}/.well-known/jwks.json"
+
+
+# The setting names, declared once by the dataclass: a field's type says how it is read.
+_TYPES = get_type_hints(Settings)
+_FIELDS = tuple(field.name for field in fields(Settings))
+_LIST_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] == tuple[str, ...])
+_STR_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] in (str, str | None))

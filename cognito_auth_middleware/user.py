@@ -6,6 +6,7 @@ import copy
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .exceptions import InvalidTokenError
@@ -46,6 +47,12 @@ def _expiry(value: object) -> float | None:
     return seconds if 0 <= seconds < math.inf else None
 
 
+def _fill(user: User, values: Mapping[str, object]) -> None:
+    # A frozen dataclass sets its fields through object.__setattr__, as its own __init__ does.
+    for field in fields(user):
+        object.__setattr__(user, field.name, values[field.name])
+
+
 def _groups(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -57,6 +64,7 @@ def _groups(value: object) -> tuple[str, ...]:
     return ()
 
 
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False, match_args=False)
 class User:
     """A user whose ALB and Cognito tokens have been verified.
 
@@ -91,20 +99,15 @@ class User:
         ConfigurationError: the configuration is incomplete or inconsistent.
     """
 
-    __slots__ = (
-        "_access_claims",
-        "_oidc_claims",
-        "email",
-        "email_verified",
-        "exp",
-        "family_name",
-        "given_name",
-        "groups",
-        "issuer",
-        "name",
-        "sub",
-        "username",
-    )
+    # ``User(...)`` is the verifying constructor of the ``cognito-auth`` library, so the
+    # dataclass's field-by-field ``__init__`` is not generated (``init=False``): ``from_claims``
+    # fills a bare instance, and ``__init__`` copies the verified user the engine built. A
+    # ``__new__`` returning that user would save the copy, but pickle and ``copy`` make a bare
+    # instance with ``cls.__new__(cls)``, which would then try to verify. Frozen, the dataclass
+    # refuses to assign or delete a field (``FrozenInstanceError``, an ``AttributeError``), as
+    # one user may serve many requests of a session; a name that is no field is refused too,
+    # with a TypeError where CPython's gh-105936 is unfixed. Frozen and slotted, it pickles.
+    # No ``__match_args__``: positional patterns would reach the private claims.
 
     sub: str
     username: str | None
@@ -139,7 +142,7 @@ class User:
 
         verifier = shared_verifier(allow_any_alb=allow_any_alb, region=region, **settings)
         verified = verifier.authenticate(oidc_data_header, access_token_header, identity_header)
-        self._copy_from(verified)
+        _fill(self, {field.name: getattr(verified, field.name) for field in fields(User)})
 
     @classmethod
     def from_claims(cls, oidc_claims: Mapping[str, Any], access_claims: Mapping[str, Any]) -> User:
@@ -159,7 +162,7 @@ class User:
             for exp in (oidc_claims.get("exp"), access_claims.get("exp"))
             if (seconds := _expiry(exp)) is not None
         ]
-        fields = {
+        values = {
             "sub": sub,
             "username": _display_str(oidc_claims, "username", "ALB token")
             or _display_str(access_claims, "username", "access token"),
@@ -171,13 +174,12 @@ class User:
             "groups": _groups(access_claims.get("cognito:groups")),
             "exp": min(expiries) if expiries else math.inf,
             "issuer": str(access_claims.get("iss", "")),
-            # Kept as given (the engine never mutates them); the properties hand out copies.
-            "_oidc_claims": oidc_claims,
-            "_access_claims": access_claims,
+            # Shallow copies, so any mapping pickles; the properties hand out deep copies.
+            "_oidc_claims": dict(oidc_claims),
+            "_access_claims": dict(access_claims),
         }
         user = cls.__new__(cls)
-        for name, value in fields.items():
-            object.__setattr__(user, name, value)
+        _fill(user, values)
         return user
 
     @classmethod
@@ -213,18 +215,6 @@ class User:
         }
         access = {"sub": sub, "username": username, "cognito:groups": list(groups), "iss": "mock"}
         return cls.from_claims({k: v for k, v in oidc.items() if v is not None}, access)
-
-    def _copy_from(self, other: User) -> None:
-        for slot in User.__slots__:
-            object.__setattr__(self, slot, getattr(other, slot))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Immutable objects need an explicit recipe to be pickled (Gradio, multiprocessing).
-        return (User.from_claims, (dict(self._oidc_claims), dict(self._access_claims)))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        # One User may serve many requests of the same session: it must not be changed.
-        raise AttributeError(f"User is immutable; cannot set {name!r}")
 
     @property
     def email_domain(self) -> str | None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import pickle
+from collections.abc import Callable
+from dataclasses import FrozenInstanceError, fields, replace
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -81,6 +86,7 @@ def test_documented_constructor_verifies(idp: FakeIdentityProvider) -> None:
         "Alice A",
         ("x",),
     )
+    assert type(user) is User
     assert user.is_in("x")
     assert not user.is_in("X")
     assert user.display_name == "Alice A"
@@ -222,14 +228,116 @@ def test_malformed_groups_read_as_none(groups: object) -> None:
     assert User.from_claims({"sub": "s"}, {"cognito:groups": groups}).groups == ()
 
 
-def test_user_survives_pickling() -> None:
-    import pickle
+def verified_user(idp: FakeIdentityProvider) -> User:
+    headers = idp.headers(sub="alice", email="alice@example.com", groups=["x"])
+    return User(headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"], region="eu-west-2")
 
-    user = User.create_mock(email="p@example.com", groups=["g"])
-    copy = pickle.loads(pickle.dumps(user))  # noqa: S301 (our own object)
-    assert (copy.email, copy.groups, copy.sub, copy.issuer) == (
-        user.email,
-        user.groups,
-        user.sub,
-        user.issuer,
-    )
+
+def read_only_claims(idp: FakeIdentityProvider) -> User:
+    oidc = MappingProxyType({"sub": "s1", "email": "a@example.org", "exp": 10})
+    return User.from_claims(oidc, MappingProxyType({"sub": "s1", "cognito:groups": ["g"]}))
+
+
+def mock_user(idp: FakeIdentityProvider) -> User:
+    return User.create_mock(email="p@example.com", groups=["g"])
+
+
+USERS = [
+    pytest.param(verified_user, id="verified"),
+    pytest.param(mock_user, id="mock"),
+    pytest.param(read_only_claims, id="read-only-claims"),
+]
+
+
+def through_pickle(protocol: int) -> Callable[[User], User]:
+    def duplicate(user: User) -> User:
+        twin: User = pickle.loads(pickle.dumps(user, protocol))  # noqa: S301 (our own object)
+        return twin
+
+    return duplicate
+
+
+@pytest.mark.usefixtures("env_for_user")
+@pytest.mark.parametrize("make", USERS)
+@pytest.mark.parametrize(
+    "duplicate",
+    [
+        *(
+            pytest.param(through_pickle(protocol), id=f"pickle-{protocol}")
+            for protocol in range(pickle.HIGHEST_PROTOCOL + 1)
+        ),
+        pytest.param(copy.copy, id="copy"),
+        pytest.param(copy.deepcopy, id="deepcopy"),
+    ],
+)
+def test_user_survives_pickling_and_copying(
+    idp: FakeIdentityProvider,
+    make: Callable[[FakeIdentityProvider], User],
+    duplicate: Callable[[User], User],
+) -> None:
+    # Gradio pickles users and copies session state; a copy is the same, still frozen, user.
+    user = make(idp)
+    twin = duplicate(user)
+    assert type(twin) is User
+    assert (twin, hash(twin), repr(twin)) == (user, hash(user), repr(user))
+    assert [getattr(twin, f.name) for f in fields(User)] == [
+        getattr(user, f.name) for f in fields(User)
+    ]
+    assert (twin.oidc_claims, twin.access_claims) == (user.oidc_claims, user.access_claims)
+    with pytest.raises(FrozenInstanceError):
+        twin.sub = "mallory"  # type: ignore[misc]
+
+
+# Assigning a name that is no field reaches a CPython bug of frozen slotted dataclasses
+# (gh-105936: TypeError instead of FrozenInstanceError, fixed in later releases); either way
+# nothing is set.
+NOT_A_FIELD = (FrozenInstanceError, TypeError)
+
+
+@pytest.mark.usefixtures("env_for_user")
+@pytest.mark.parametrize("make", USERS)
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        pytest.param(
+            lambda user: setattr(user, "groups", ("admins",)), FrozenInstanceError, id="field"
+        ),
+        pytest.param(
+            lambda user: setattr(user, "_access_claims", {}), FrozenInstanceError, id="claims"
+        ),
+        pytest.param(lambda user: delattr(user, "sub"), FrozenInstanceError, id="delete-field"),
+        pytest.param(lambda user: setattr(user, "is_admin", True), NOT_A_FIELD, id="new-name"),
+        pytest.param(lambda user: delattr(user, "email_domain"), NOT_A_FIELD, id="delete-property"),
+    ],
+)
+def test_user_cannot_be_changed(
+    idp: FakeIdentityProvider,
+    make: Callable[[FakeIdentityProvider], User],
+    change: Callable[[User], None],
+    error: type[Exception] | tuple[type[Exception], ...],
+) -> None:
+    user = make(idp)
+    before = [getattr(user, f.name) for f in fields(User)]
+    with pytest.raises(error):
+        change(user)
+    assert [getattr(user, f.name) for f in fields(User)] == before
+    assert not hasattr(user, "__dict__")
+    assert not hasattr(user, "is_admin")
+
+
+def test_a_user_cannot_be_derived_with_replace() -> None:
+    # dataclasses.replace calls User(...), the verifying constructor, which reads the fields as
+    # settings and refuses them: a changed user can only come from verified claims.
+    with pytest.raises(ConfigurationError, match="unknown setting"):
+        replace(User.create_mock(), groups=("admins",))
+
+
+def test_equality_and_hash_are_by_sub_and_issuer() -> None:
+    alice = User.from_claims({"sub": "s1", "email": "a@example.org"}, {"iss": "i"})
+    renamed = User.from_claims({"sub": "s1", "email": "b@example.org"}, {"iss": "i"})
+    elsewhere = User.from_claims({"sub": "s1"}, {"iss": "other"})
+    assert alice == renamed
+    assert hash(alice) == hash(renamed)
+    assert alice != elsewhere
+    assert alice != "s1"
+    assert len({alice, renamed, elsewhere}) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -56,6 +57,38 @@ def test_environment_is_read_with_prefix_and_lists_are_comma_separated() -> None
     assert settings.leeway == 30
     assert settings.alb_key_base_url == "http://127.0.0.1:9999/keys"
     assert settings.jwks_url_for("ignored") == "http://127.0.0.1:9999/jwks.json"
+
+
+# A value for every setting, as text, and what it loads as. Keyed by the dataclass's fields,
+# so a new setting needs a row here too.
+AS_TEXT: dict[str, tuple[str, object]] = {
+    "alb_arn": (f"{ARN}, {ARN2}", (ARN, ARN2)),
+    "user_pool_id": (f" {POOL}\n", POOL),
+    "client_id": ("a,b,a", ("a", "b")),
+    "region": ("eu-west-2", "eu-west-2"),
+    "alb_key_url": ("https://keys.example.com/alb/", "https://keys.example.com/alb"),
+    "jwks_url": ("https://keys.example.com/jwks.json", "https://keys.example.com/jwks.json"),
+    "exclude_paths": ("/health, /static/*", ("/health", "/static/*")),
+    "allowed_groups": ("admins,,staff", ("admins", "staff")),
+    "allowed_users": ("ann@example.com", ("ann@example.com",)),
+    "require_all": ("TRUE", True),
+    "leeway": ("30", 30.0),
+    "redirect_url": ("https://example.com/login?next=/", "https://example.com/login?next=/"),
+    "key_fetch_timeout": ("2.5", 2.5),
+    "dev_mode": ("yes", True),
+    "dev_config": ("dev.json\n", "dev.json"),
+}
+
+
+@pytest.mark.parametrize("name", [field.name for field in fields(Settings)])
+@pytest.mark.parametrize("source", ["keyword", "environment"])
+def test_every_setting_is_read_from_a_keyword_and_its_variable(name: str, source: str) -> None:
+    text, expected = AS_TEXT[name]
+    options: dict[str, Any] = {name: text} if source == "keyword" else {}
+    environ = {"COGNITO_AUTH_ALB_ARN": ARN} if name != "alb_arn" else {}
+    if source == "environment":
+        environ[f"COGNITO_AUTH_{name.upper()}"] = text
+    assert getattr(Settings.load(environ=environ, **options), name) == expected
 
 
 def test_keywords_win_over_the_environment() -> None:
@@ -128,8 +161,9 @@ def test_issuer_pattern_is_the_cognito_form_of_the_region() -> None:
 def test_values_are_matched_whole_and_ascii(option: str, value: str) -> None:
     # A newline passes `re.match(...$)`; other scripts' digits pass `\d`. (Whitespace around
     # a value is stripped first, as environment values often end in a newline.)
+    options: dict[str, Any] = {"region": "eu-west-2", option: value}  # the name varies
     with pytest.raises(ConfigurationError):
-        Settings.load(environ={}, **{"region": "eu-west-2", option: value})
+        Settings.load(environ={}, **options)
 
 
 @pytest.mark.parametrize(
