@@ -15,7 +15,7 @@ through the ALB named in ``alb_arn``, which strips client-supplied ``x-amzn-oidc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,7 +27,7 @@ from .drivers.aio import AsyncVerifier
 from .drivers.base import verifier_for
 from .exceptions import AuthenticationError
 from .responses import ErrorResponse, error_response
-from .settings import Settings
+from .settings import Settings, SettingsOptions
 
 __all__ = ["CognitoAuthMiddleware"]
 
@@ -68,7 +68,7 @@ class CognitoAuthMiddleware:
         *,
         settings: Settings | None = None,
         verifier: AsyncVerifier | None = None,
-        **options: Any,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         self.app = app
         self.verifier = verifier = verifier_for(AsyncVerifier, settings, verifier, options)

@@ -16,7 +16,7 @@ through the ALB named in ``alb_arn``, which strips client-supplied ``x-amzn-oidc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from werkzeug.wrappers import Response
 
@@ -27,7 +27,7 @@ from .drivers.base import verifier_for
 from .drivers.sync import Verifier
 from .exceptions import AuthenticationError
 from .responses import error_response
-from .settings import Settings
+from .settings import Settings, SettingsOptions
 from .user import User
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class CognitoAuthWSGIMiddleware:
         *,
         settings: Settings | None = None,
         verifier: Verifier | None = None,
-        **options: Any,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         self.app = app
         self.verifier = verifier = verifier_for(Verifier, settings, verifier, options)

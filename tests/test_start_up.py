@@ -106,7 +106,8 @@ def test_a_configuration_error_is_logged_once_at_error(
     wrong = f"soon-{uuid.uuid4()}"
     for _ in range(3):
         with pytest.raises(ConfigurationError):
-            CognitoAuthMiddleware(Starlette(), **options, leeway=wrong)
+            # A wrong type on purpose: untyped callers (and the environment) reach the check.
+            CognitoAuthMiddleware(Starlette(), **options, leeway=wrong)  # type: ignore[arg-type]
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1
     assert f"leeway must be a number of seconds, got '{wrong}'" in errors[0].getMessage()

@@ -37,6 +37,9 @@ def test_every_option_is_a_setting_at_run_time() -> None:
 PRELUDE = f"""\
 from typing import Unpack
 
+from starlette.applications import Starlette
+
+from cognito_auth_middleware import AsyncVerifier, CognitoAuthMiddleware, Verifier
 from cognito_auth_middleware.settings import Settings, SettingsOptions
 
 ARN = {ARN!r}
@@ -45,6 +48,8 @@ ARN = {ARN!r}
 def build(**options: Unpack[SettingsOptions]) -> Settings:
     return Settings.load(environ={{}}, **options)
 
+
+app = Starlette()
 
 """
 # One call a line, and what strict mypy says about it (None: nothing).
@@ -69,6 +74,27 @@ CALLS = [
         "Settings.for_middleware(leway=5)",
         'Unexpected keyword argument "leway" for "for_middleware"',
         id="typo-mw",
+    ),
+    pytest.param("app.add_middleware(CognitoAuthMiddleware, alb_arn=ARN)", None, id="ok-asgi"),
+    pytest.param(
+        "app.add_middleware(CognitoAuthMiddleware, alb_arnn=ARN)",
+        'Unexpected keyword argument "alb_arnn" for "add_middleware"',
+        id="typo-add-middleware",
+    ),
+    pytest.param(
+        "CognitoAuthMiddleware(app, exclude_path=['/health'])",
+        'Unexpected keyword argument "exclude_path" for "CognitoAuthMiddleware"',
+        id="typo-asgi",
+    ),
+    pytest.param(
+        "Verifier(user_pool=ARN)",
+        'Unexpected keyword argument "user_pool" for "Verifier"',
+        id="typo-verifier",
+    ),
+    pytest.param(
+        "AsyncVerifier(allowed_group=['admins'])",
+        'Unexpected keyword argument "allowed_group" for "AsyncVerifier"',
+        id="typo-async-verifier",
     ),
     pytest.param(
         'build(require_all="yes")',

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Unpack
 
 import httpx
 
 from cognito_auth_middleware.core.keys import FetchResult
-from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
 
 from .base import BodyCollector, DriverBase, client_options, failure_from
@@ -46,7 +46,7 @@ class AsyncVerifier(DriverBase):
         *,
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
-        **options: Any,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         super().__init__(settings, clock=clock, **options)
         # Built once here, not per fetch: loading CA certificates would block the loop.

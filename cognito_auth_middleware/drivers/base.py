@@ -11,7 +11,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, TypedDict, TypeVar
+from typing import TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -23,7 +23,7 @@ from cognito_auth_middleware.core.keys import (
     KeyResponse,
 )
 from cognito_auth_middleware.exceptions import ConfigurationError
-from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.settings import Settings, SettingsOptions
 
 from .dev_user import load_mock_user
 
@@ -53,7 +53,7 @@ class DriverBase:
         settings: Settings | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        **options: Any,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         self.settings = Settings.resolve(settings, options)
         self.engine = Engine(self.settings, mock_user=load_mock_user(self.settings))
@@ -78,7 +78,7 @@ def _log_start_up_failure(exc: ConfigurationError) -> None:
 
 
 def verifier_for(
-    kind: type[D], settings: Settings | None, verifier: D | None, options: dict[str, Any]
+    kind: type[D], settings: Settings | None, verifier: D | None, options: SettingsOptions
 ) -> D:
     """The verifier of a middleware or framework helper: the shared one, or one built here.
 

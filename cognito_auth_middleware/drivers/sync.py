@@ -16,12 +16,12 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Unpack
 
 import httpx
 
 from cognito_auth_middleware.core.keys import FetchFailure, FetchResult
-from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
 
 from .base import BodyCollector, DriverBase, client_options, failure_from
@@ -80,7 +80,7 @@ class Verifier(DriverBase):
         *,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
-        **options: Any,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         super().__init__(settings, clock=clock, **options)
         self._client = httpx.Client(transport=transport, **client_options(self._timeout))
@@ -161,7 +161,7 @@ def _verifier_for(settings: Settings) -> Verifier:
     return Verifier(settings)
 
 
-def shared_verifier(*, allow_any_alb: bool = False, **options: Any) -> Verifier:
+def shared_verifier(*, allow_any_alb: bool = False, **options: Unpack[SettingsOptions]) -> Verifier:
     """The process-wide verifier for these options (and the environment), created once.
 
     Used by the ``User(...)`` constructor so that repeated calls share one key cache.

@@ -34,7 +34,7 @@ is reachable solely through the ALB named in ``alb_arn``, which strips client-su
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Unpack
 
 try:
     from fastapi import Depends, HTTPException, Request
@@ -55,7 +55,7 @@ from cognito_auth_middleware.exceptions import (
     MissingTokenError,
 )
 from cognito_auth_middleware.responses import error_response
-from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
 
 __all__ = ["CognitoAuth", "current_user"]
@@ -128,7 +128,7 @@ class CognitoAuth:
         *,
         settings: Settings | None = None,
         verifier: AsyncVerifier | None = None,
-        **options: Any,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         # Refused here, at start-up, rather than on the first request.
         self.verifier = verifier_for(AsyncVerifier, settings, verifier, options)

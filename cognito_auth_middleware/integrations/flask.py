@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, Unpack
 
 try:
     from flask import Response, request
@@ -50,7 +50,7 @@ from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.drivers.sync import Verifier
 from cognito_auth_middleware.exceptions import AuthenticationError, MissingTokenError
 from cognito_auth_middleware.responses import error_response
-from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
 from cognito_auth_middleware.wsgi import ENVIRON_KEY, get_user
 
@@ -158,7 +158,7 @@ class CognitoAuth:
         *,
         settings: Settings | None = None,
         verifier: Verifier | None = None,
-        **options: Any,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         # Refused here, at start-up, rather than on the first request.
         self.verifier = verifier_for(Verifier, settings, verifier, options)
