@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -9,12 +10,28 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from cognito_auth_middleware.settings import ENV_PREFIX
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 
 # The suite's default keeps CI quick; `./dev fuzz` selects the long profile.
 settings.register_profile("default", max_examples=100, deadline=None)
 settings.register_profile("fuzz", max_examples=20_000, deadline=None)
 settings.load_profile("default")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """Settings fall back to COGNITO_AUTH_* variables: keep the developer's own out of tests.
+
+    Session-wide, so module- and session-scoped fixtures (and the servers and subprocesses
+    they start, which inherit ``os.environ``) see a clean environment too. A test may still
+    set a variable with the ``monkeypatch`` fixture, which restores this clean state after it.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith(ENV_PREFIX):
+                patch.delenv(name)
+        yield
 
 
 @pytest.fixture(scope="session")

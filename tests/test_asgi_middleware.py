@@ -52,14 +52,6 @@ HeaderList = list[tuple[str, str]]
 HeaderFactory = Callable[[FakeIdentityProvider], HeaderList]
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings fall back to COGNITO_AUTH_* variables: keep the developer's own out of tests."""
-    for name in list(os.environ):
-        if name.startswith("COGNITO_AUTH_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture(scope="module")
 def big_body() -> bytes:
     return os.urandom(BODY_SIZE)

@@ -31,14 +31,6 @@ from tests.servers import serve
 CLIENT_TIMEOUT = 10.0
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings fall back to COGNITO_AUTH_* variables: keep the developer's own out of tests."""
-    for name in list(os.environ):
-        if name.startswith("COGNITO_AUTH_"):
-            monkeypatch.delenv(name)
-
-
 @dataclass
 class Probe:
     """What happened inside the app."""

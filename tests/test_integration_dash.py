@@ -9,7 +9,6 @@ with the JSON body Dash's front end sends.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -35,13 +34,6 @@ GREET_CALL = {
     "changedPropIds": [],
     "state": [],
 }
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("COGNITO_AUTH_"):
-            monkeypatch.delenv(name)
 
 
 class Calls:

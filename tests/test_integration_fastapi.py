@@ -11,7 +11,6 @@ middleware's answer to the same request: both must come from the one table.
 
 import importlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,14 +34,6 @@ from cognito_auth_middleware.testing import DEFECTS, FakeIdentityProvider, KeySe
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
 ALICE_EMAIL = "alice@example.com"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings fall back to COGNITO_AUTH_* variables: keep the developer's own out of tests."""
-    for name in list(os.environ):
-        if name.startswith("COGNITO_AUTH_"):
-            monkeypatch.delenv(name)
 
 
 def describe(user: User) -> dict[str, Any]:

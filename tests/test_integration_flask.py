@@ -9,7 +9,6 @@ checked by sending the same request to both.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,6 @@ from cognito_auth_middleware.testing import DEFECTS, FakeIdentityProvider, KeySe
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
 ALICE_EMAIL = "alice@example.com"
 SIGN_IN = "https://login.example.com/signin"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings fall back to COGNITO_AUTH_* variables: keep the developer's own out of tests."""
-    for name in list(os.environ):
-        if name.startswith("COGNITO_AUTH_"):
-            monkeypatch.delenv(name)
 
 
 def who() -> dict[str, Any]:

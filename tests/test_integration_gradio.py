@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import os
 import sys
 from typing import Any
 
@@ -32,13 +31,6 @@ from cognito_auth_middleware.testing import FakeIdentityProvider
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
 ALICE_EMAIL = "alice@example.com"
 MOUNT = "/ui"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("COGNITO_AUTH_"):
-            monkeypatch.delenv(name)
 
 
 def greet(name: str, request: gr.Request) -> str:

@@ -7,7 +7,6 @@ as the scopes. Real Starlette app, real tokens, keys over HTTP on loopback.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -26,13 +25,6 @@ from cognito_auth_middleware import CognitoAuthMiddleware, User
 from cognito_auth_middleware.testing import FakeIdentityProvider
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("COGNITO_AUTH_"):
-            monkeypatch.delenv(name)
 
 
 class Entered:

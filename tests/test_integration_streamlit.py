@@ -17,7 +17,6 @@ Streamlit allows one ``st.App`` per process and the integration keeps one verifi
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import textwrap
 from collections.abc import Iterator, Mapping
@@ -83,9 +82,6 @@ def client(
     script = tmp_path_factory.mktemp("streamlit_app") / "app.py"
     script.write_text(SCRIPT)
     with pytest.MonkeyPatch.context() as env:
-        for name in list(os.environ):
-            if name.startswith("COGNITO_AUTH_"):
-                env.delenv(name)
         for name, value in key_server_for_module.settings().items():
             env.setenv(f"COGNITO_AUTH_{name.upper()}", value)
         with TestClient(st.App(str(script))) as test_client:
