@@ -44,6 +44,8 @@ def test_a_client_address_is_loopback(host: str | None, loopback: bool) -> None:
         pytest.param("[::1", False, id="ipv6-unclosed"),
         pytest.param("[::1]8000", False, id="ipv6-port-without-colon"),
         pytest.param("[::1]:80a", False, id="ipv6-port-not-digits"),
+        pytest.param("[::1]:a0", False, id="ipv6-port-starting-with-a-letter"),
+        pytest.param("[::1]]:80", False, id="ipv6-two-closing-brackets"),
         pytest.param("localhost:80a", False, id="port-not-digits"),
         pytest.param("localhost:\uff18\uff10", False, id="port-fullwidth-digits"),
         pytest.param("localhost:", True, id="empty-port"),
@@ -68,6 +70,7 @@ def _scope(headers: list[tuple[bytes, bytes]], client: Any = ("127.0.0.1", 5000)
         pytest.param(_scope([(b"host", b"localhost:8000")]), "127.0.0.1", id="local"),
         pytest.param(_scope([(b"host", b"example.com")]), None, id="remote-host"),
         pytest.param(_scope([]), None, id="no-host"),
+        pytest.param({"type": "http", "client": ("127.0.0.1", 5000)}, None, id="no-headers"),
         pytest.param(_scope([(b"host", b"localhost")], client=None), None, id="no-client"),
         pytest.param(
             _scope([(b"host", b"localhost"), (b"x-forwarded-for", b"1.2.3.4")]),

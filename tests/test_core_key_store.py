@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -28,6 +28,8 @@ NOW = 1_000.0
 URL = "https://keys.example.test/0b0b0b0b-0000-0000-0000-000000000000"
 JWKS = "https://pool.example.test/.well-known/jwks.json"
 TIMEOUT = 5.0
+UNKNOWN_KID = "ALB token: no ALB public key exists for its kid"
+NOT_IN_JWKS = "access token: its kid is not in the user pool's JWKS"
 
 
 @pytest.fixture
@@ -94,10 +96,12 @@ def test_an_unknown_alb_kid_is_refused_and_remembered_for_a_minute(
     store: KeyStore, status: int
 ) -> None:
     store.alb_key(URL, NOW)
-    with pytest.raises(InvalidTokenError, match="no ALB public key exists for its kid"):
+    with pytest.raises(InvalidTokenError) as caught:
         store.accept_alb(URL, KeyResponse(status, b""), NOW)
-    with pytest.raises(InvalidTokenError, match="no ALB public key exists for its kid"):
+    assert caught.value.message == UNKNOWN_KID
+    with pytest.raises(InvalidTokenError) as caught:
         store.alb_key(URL, NOW + UNKNOWN_KID_TTL - 0.01)
+    assert caught.value.message == UNKNOWN_KID
     assert store.alb_key(URL, NOW + UNKNOWN_KID_TTL) is None
 
 
@@ -118,6 +122,7 @@ def test_new_alb_kids_draw_from_the_bucket(store: KeyStore) -> None:
         assert store.alb_key(_alb_url(n), NOW) is None
     with pytest.raises(KeysUnavailableError) as caught:
         store.alb_key(_alb_url(99), NOW)
+    assert caught.value.message == "too many new ALB key ids recently; try again shortly"
     assert caught.value.retry_after == ALB_FETCH_INTERVAL
     with pytest.raises(KeysUnavailableError) as caught:
         store.alb_key(_alb_url(99), NOW + 0.5)
@@ -142,10 +147,10 @@ def test_the_throttle_is_logged_once_a_minute(
 ) -> None:
     kids = iter(range(10**6))
     with caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"):
-        for second in (0, 1, 60, 61):
+        for second in (0, 1, 60, 120.5):
             _empty_the_bucket(store, kids, NOW + second)
     logged = [record for record in caplog.records if "rate-limited" in record.getMessage()]
-    assert len(logged) == 2  # at 0 and at 61; not at 1 or at 60
+    assert len(logged) == 2  # at 0 and at 120.5; not at 1, nor at 60 (a minute is not "over")
     assert logged[0].getMessage() == (
         "ALB key fetches are rate-limited (10 at once, then one per 6s): many tokens name "
         "unknown key ids; this often means forged tokens"
@@ -165,6 +170,35 @@ def test_a_failing_alb_url_backs_off_after_the_second_failure(store: KeyStore) -
     )
     assert caught.value.retry_after == 1
     assert store.alb_key(URL, NOW + 1) is None
+
+
+@pytest.mark.parametrize("kind", ["alb", "jwks"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda: KeyResponse(500, b""), id="http-500"),
+        pytest.param(lambda: KeyResponse(200, b"junk"), id="junk"),
+        pytest.param(lambda: FetchFailure("refused"), id="failure"),
+    ],
+)
+def test_two_separate_bad_answers_are_two_failures(
+    store: KeyStore, kind: str, answer: Callable[[], KeyResponse | FetchFailure]
+) -> None:
+    url = URL if kind == "alb" else JWKS
+
+    def accept(result: KeyResponse | FetchFailure) -> object:
+        if kind == "alb":
+            return store.accept_alb(url, result, NOW)
+        return store.accept_jwks(url, "kid", result, NOW)
+
+    def admit() -> object:
+        return store.alb_key(url, NOW) if kind == "alb" else store.jwks_key(url, "kid", NOW)
+
+    for _ in range(2):  # two fetches, each bringing back its own bad answer
+        with pytest.raises(KeysUnavailableError):
+            accept(answer())
+    with pytest.raises(KeysUnavailableError, match="recent fetches failed"):
+        admit()
 
 
 def test_a_backed_off_url_does_not_spend_bucket_tokens(store: KeyStore) -> None:
@@ -205,12 +239,14 @@ def test_a_fetched_jwks_serves_its_kid_without_another_fetch(
 def test_a_kid_missing_from_a_fresh_jwks_is_refused(
     store: KeyStore, idp: FakeIdentityProvider
 ) -> None:
-    with pytest.raises(InvalidTokenError, match="its kid is not in the user pool's JWKS"):
+    with pytest.raises(InvalidTokenError) as caught:
         store.accept_jwks(JWKS, "rotated", _jwks(idp), NOW)
+    assert caught.value.message == NOT_IN_JWKS
     # The JWKS was cached all the same: the pool's own kid needs no fetch.
     assert store.jwks_key(JWKS, idp.rsa_kid, NOW) is not None
-    with pytest.raises(InvalidTokenError, match="its kid is not in the user pool's JWKS"):
+    with pytest.raises(InvalidTokenError) as caught:
         store.jwks_key(JWKS, "rotated", NOW + JWKS_REFETCH_INTERVAL - 0.01)
+    assert caught.value.message == NOT_IN_JWKS
     assert store.jwks_key(JWKS, "rotated", NOW + JWKS_REFETCH_INTERVAL) is None
 
 

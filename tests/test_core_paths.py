@@ -47,10 +47,19 @@ def test_an_entry_without_a_star_is_exact_even_if_it_ends_in_a_slash() -> None:
     assert (matcher("/docs/"), matcher("/docs/page"), matcher("/docs")) == (True, False, False)
 
 
-def test_a_lone_star_excludes_every_well_formed_path() -> None:
-    matcher = PathMatcher(["/*"])
-    assert matcher("/anything/at/all")
-    assert not matcher("/a/../b")
+@pytest.mark.parametrize(
+    ("path", "excluded"),
+    [
+        pytest.param("/anything/at/all", True, id="any-path"),
+        pytest.param("/", True, id="root"),
+        pytest.param("/a/../b", False, id="dot-dot-inside"),
+        pytest.param("/../b", False, id="dot-dot-first"),
+        pytest.param("/./b", False, id="dot-first"),
+        pytest.param("//b", False, id="empty-first"),
+    ],
+)
+def test_a_lone_star_excludes_every_well_formed_path(path: str, excluded: bool) -> None:
+    assert PathMatcher(["/*"])(path) is excluded
 
 
 @pytest.mark.parametrize(

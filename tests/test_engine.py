@@ -217,9 +217,11 @@ def test_a_token_refused_on_its_header_fetches_nothing(
     # Both headers are checked before the first fetch: a bad access token costs no ALB fetch.
     alb = idp.mint_alb_token(sub=SUB, now=NOW, header=alb_header)
     access = idp.mint_access_token(sub=SUB, now=NOW, header=access_header)
-    with pytest.raises(InvalidTokenError):
+    with pytest.raises(InvalidTokenError) as caught:
         next(engine.authenticate(alb, access, SUB, NOW))
     assert engine.sizes["attempts"] == 0
+    # The message names the token that was refused.
+    assert caught.value.message.startswith("ALB token: " if alb_header else "access token: ")
 
 
 @pytest.mark.parametrize(
@@ -293,6 +295,30 @@ def test_an_access_token_signed_by_another_key_is_refused(
     assert engine.sizes["access_tokens"] == 0
 
 
+def test_every_cache_of_the_engine_is_bounded(engine: Engine, idp: FakeIdentityProvider) -> None:
+    Endpoints(idp).drive(_flow(engine, _pair(idp)))
+    assert engine.sizes == {
+        "alb_keys": 1,
+        "jwks": 1,
+        "unknown_kids": 0,
+        "attempts": 1,
+        "backoff": 0,
+        "alb_tokens": 1,
+        "access_tokens": 1,
+        "users": 1,
+    }
+    assert Engine.bounds() == {
+        "alb_keys": 64,
+        "jwks": 16,
+        "unknown_kids": 1024,
+        "attempts": 1024,
+        "backoff": 256,
+        "alb_tokens": 2048,
+        "access_tokens": 2048,
+        "users": 2048,
+    }
+
+
 # --- lookup: a verified pair needs no flow ----------------------------------------------------
 
 
@@ -332,6 +358,7 @@ def test_lookup_finds_nothing_unless_both_tokens_were_verified(
     ("now", "identity", "error"),
     [
         pytest.param(NOW + 3600 + 11, SUB, ExpiredTokenError, id="alb-expired"),
+        pytest.param(NOW + 7200 + 11, SUB, ExpiredTokenError, id="both-expired"),
         pytest.param(NOW - 11, SUB, InvalidTokenError, id="before-iat"),
         pytest.param(NOW + 1, "someone-else", InvalidTokenError, id="identity-mismatch"),
     ],
@@ -351,6 +378,8 @@ def test_lookup_still_checks_the_window_and_the_identity(
     with pytest.raises(error) as caught:
         engine.lookup(pair[0], pair[1], identity, now)
     assert caught.value.fingerprint == fingerprint(pair[0])
+    if error is ExpiredTokenError:  # the ALB token expires first and is named
+        assert caught.value.message == "ALB token: expired"
 
 
 def test_the_leeway_is_honoured_at_both_ends_of_the_window(idp: FakeIdentityProvider) -> None:
@@ -363,6 +392,16 @@ def test_the_leeway_is_honoured_at_both_ends_of_the_window(idp: FakeIdentityProv
         engine.lookup(pair[0], pair[1], SUB, NOW + 3610.5)
     with pytest.raises(InvalidTokenError, match="not valid yet"):
         engine.lookup(pair[0], pair[1], SUB, NOW - 10.5)
+
+
+def test_an_alb_token_is_valid_from_the_instant_its_iat_allows(idp: FakeIdentityProvider) -> None:
+    engine = Engine(_settings(idp, leeway=10))
+    alb = idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600, claims={"iat": NOW + 100})
+    access = idp.mint_access_token(sub=SUB, now=NOW)
+    with pytest.raises(InvalidTokenError) as caught:
+        Endpoints(idp).drive(engine.authenticate(alb, access, SUB, NOW + 89.5))
+    assert caught.value.message == "ALB token: not valid yet (nbf or iat is in the future)"
+    assert engine.lookup(alb, access, SUB, NOW + 90) is not None
 
 
 def test_an_expired_access_token_is_refused_though_the_alb_token_is_valid(
