@@ -267,6 +267,21 @@ def test_a_missing_header_is_refused_before_anything_else(
     assert caught.value.fingerprint == fingerprint(alb or access or "")
 
 
+@pytest.mark.parametrize("which", ["alb", "access"])
+def test_an_unparseable_token_is_refused_by_name_before_anything_is_fetched(
+    engine: Engine, idp: FakeIdentityProvider, which: str
+) -> None:
+    alb, access = _pair(idp)
+    if which == "alb":
+        alb = "not.a-jwt"
+    else:
+        access = "not.a-jwt"
+    with pytest.raises(InvalidTokenError) as caught:
+        next(engine.authenticate(alb, access, SUB, NOW))
+    label = "ALB token" if which == "alb" else "access token"
+    assert caught.value.message == f"{label}: not a JWT (expected three dot-separated segments)"
+
+
 # --- signatures -------------------------------------------------------------------------------
 
 
