@@ -26,6 +26,8 @@ from cognito_auth_middleware.core.dev_mode import (
         pytest.param("", False, id="empty"),
         pytest.param(None, False, id="none"),
         pytest.param("127.0.0.1.nip.io", False, id="lookalike"),
+        pytest.param("X127.0.0.1X", False, id="wrapped-in-letters"),
+        pytest.param("[[::1]]", True, id="brackets-are-stripped-not-parsed"),
     ],
 )
 def test_a_client_address_is_loopback(host: str | None, loopback: bool) -> None:
