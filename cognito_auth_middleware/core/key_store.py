@@ -188,9 +188,12 @@ class KeyStore:
     def _admit_backoff(self, url: str, now: float, what: str) -> None:
         wait = self._backoff.wait(url, now)
         if wait:
+            # The message says what Retry-After says: rounding 0.4 s would print "0s".
+            retry_after = max(1, math.ceil(wait))
             raise KeysUnavailableError(
-                f"cannot obtain {what} from {url}: recent fetches failed; retrying in {wait:.0f}s",
-                retry_after=max(1, math.ceil(wait)),
+                f"cannot obtain {what} from {url}: recent fetches failed; "
+                f"retrying in {retry_after}s",
+                retry_after=retry_after,
             )
 
     def _failed(

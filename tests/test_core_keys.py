@@ -1,0 +1,168 @@
+"""Reading what a key endpoint answered (``core/keys.py``): only the keys the tokens may use.
+
+The ALB key must be an EC P-256 public key in PEM; a JWKS entry is kept only if it is an RSA
+public signing key for RS256 of at least 2048 bits with a string kid. Real keys throughout.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from cognito_auth_middleware.core.keys import Es256Key, Rs256Key, parse_alb_key, parse_jwks
+from cognito_auth_middleware.testing import FakeIdentityProvider
+
+
+def _pem(key: Any) -> bytes:
+    return key.public_key().public_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _b64(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode()
+
+
+def _jwk(key: rsa.RSAPrivateKey, kid: str = "k1", **fields: Any) -> dict[str, Any]:
+    numbers = key.public_key().public_numbers()
+    entry = {"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig"}
+    entry |= {"n": _b64(numbers.n).rstrip("="), "e": _b64(numbers.e).rstrip("=")}
+    return {name: value for name, value in (entry | fields).items() if value is not None}
+
+
+def _jwks(*entries: dict[str, Any]) -> bytes:
+    return json.dumps({"keys": list(entries)}).encode()
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def test_the_alb_pem_key_verifies_the_albs_signatures(idp: FakeIdentityProvider) -> None:
+    key = parse_alb_key(idp.alb_public_pem())
+    signature = idp.sign_alb(b"signed")
+    assert key.verify(b"signed", signature)
+    assert not key.verify(b"other", signature)
+    assert not key.verify(b"signed", signature[:-1])  # not 64 bytes
+    assert not key.verify(b"signed", signature + b"\0")
+    assert isinstance(key.public_key, ec.EllipticCurvePublicKey)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"junk", "the response is not a PEM public key", id="junk"),
+        pytest.param(b"", "the response is not a PEM public key", id="empty"),
+        pytest.param(
+            _pem(ec.generate_private_key(ec.SECP384R1())),
+            "the key is on curve secp384r1, not P-256",
+            id="p-384",
+        ),
+        pytest.param(
+            _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+            "the key is not an EC key",
+            id="rsa",
+        ),
+        pytest.param(
+            _pem(ed25519.Ed25519PrivateKey.generate()), "the key is not an EC key", id="ed25519"
+        ),
+    ],
+)
+def test_an_alb_answer_that_is_not_a_p256_key_is_refused(content: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        parse_alb_key(content)
+    assert str(caught.value) == message
+
+
+def test_a_jwks_key_verifies_the_pools_signatures(idp: FakeIdentityProvider) -> None:
+    keys = parse_jwks(json.dumps(idp.jwks()).encode())
+    assert list(keys) == [idp.rsa_kid]
+    key = keys[idp.rsa_kid]
+    signature = idp.sign_access(b"signed")
+    assert key.verify(b"signed", signature)
+    assert not key.verify(b"other", signature)
+    assert isinstance(key, Rs256Key)
+    assert isinstance(key.public_key, rsa.RSAPublicKey)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"kty": "EC"}, id="not-rsa"),
+        pytest.param({"kty": None}, id="no-kty"),
+        pytest.param({"kid": 5}, id="kid-not-a-string"),
+        pytest.param({"kid": None}, id="no-kid"),
+        pytest.param({"alg": "RS512"}, id="other-alg"),
+        pytest.param({"use": "enc"}, id="encryption-key"),
+        pytest.param({"d": "AQAB"}, id="private-key"),
+        pytest.param({"n": "AQAB"}, id="tiny-modulus"),
+        pytest.param({"n": None}, id="no-modulus"),
+        pytest.param({"n": 5}, id="modulus-not-a-string"),
+    ],
+)
+def test_a_jwks_entry_the_tokens_may_not_use_is_skipped(
+    rsa_key: rsa.RSAPrivateKey, fields: dict[str, Any]
+) -> None:
+    bad = _jwk(rsa_key, kid="bad") | fields
+    keys = parse_jwks(_jwks({k: v for k, v in bad.items() if v is not None}, _jwk(rsa_key, "good")))
+    assert list(keys) == ["good"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"alg": None}, id="no-alg-means-rs256"),
+        pytest.param({"use": None}, id="no-use-means-sig"),
+    ],
+)
+def test_a_jwks_entry_without_alg_or_use_is_kept(
+    rsa_key: rsa.RSAPrivateKey, fields: dict[str, Any]
+) -> None:
+    assert list(parse_jwks(_jwks(_jwk(rsa_key, **fields)))) == ["k1"]
+
+
+def test_an_rsa_key_under_2048_bits_is_skipped() -> None:
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 (the point)
+    exact = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    keys = parse_jwks(_jwks(_jwk(small, kid="small"), _jwk(exact, kid="exact")))
+    assert list(keys) == ["exact"]
+
+
+def test_only_the_first_32_entries_are_read(rsa_key: rsa.RSAPrivateKey) -> None:
+    entries = [_jwk(rsa_key, kid=f"k{n}") for n in range(33)]
+    keys = parse_jwks(_jwks(*entries))
+    assert list(keys) == [f"k{n}" for n in range(32)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"not json", "the response is not JSON", id="not-json"),
+        pytest.param(b"[" * 100_000, "the response is not JSON", id="deep-nesting"),
+        pytest.param(b"[]", "the response is not a JWKS (no 'keys' list)", id="a-list"),
+        pytest.param(b"{}", "the response is not a JWKS (no 'keys' list)", id="no-keys"),
+        pytest.param(
+            b'{"keys": {}}', "the response is not a JWKS (no 'keys' list)", id="keys-dict"
+        ),
+        pytest.param(b'{"keys": []}', "the JWKS holds no usable RS256 public key", id="empty"),
+        pytest.param(
+            b'{"keys": [1, "a"]}', "the JWKS holds no usable RS256 public key", id="not-objects"
+        ),
+    ],
+)
+def test_an_answer_that_is_not_a_usable_jwks_is_refused(content: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        parse_jwks(content)
+    assert str(caught.value) == message
+
+
+def test_an_es256_key_wraps_the_cryptography_key(idp: FakeIdentityProvider) -> None:
+    public = idp.alb_private_key.public_key()
+    assert Es256Key(public).public_key is public

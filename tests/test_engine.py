@@ -1,0 +1,708 @@
+"""The engine driven by hand, as httpx's tests drive an auth flow: no driver, no server.
+
+``Engine.authenticate`` is a generator that yields a ``KeyFetch`` when it needs a key and is sent
+what the endpoint answered. These tests answer each fetch themselves, with the real public keys
+of a :class:`FakeIdentityProvider` (or with a failure), so they can say exactly which URLs are
+asked for, in what order, and which answers are remembered. Time is passed in as ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from cognito_auth_middleware import (
+    AccessDeniedError,
+    ExpiredTokenError,
+    InvalidTokenError,
+    KeysUnavailableError,
+    MissingTokenError,
+    Settings,
+    User,
+)
+from cognito_auth_middleware.core.engine import Engine, Flow
+from cognito_auth_middleware.core.key_store import (
+    ALB_FETCH_BURST,
+    ALB_FETCH_INTERVAL,
+    JWKS_REFETCH_INTERVAL,
+    UNKNOWN_KID_TTL,
+)
+from cognito_auth_middleware.core.keys import FetchFailure, FetchResult, KeyFetch, KeyResponse
+from cognito_auth_middleware.core.tokens import fingerprint
+from cognito_auth_middleware.exceptions import AuthenticationError
+from cognito_auth_middleware.testing import FakeIdentityProvider
+
+SUB = "11111111-2222-3333-4444-555555555555"
+NOW = 1_700_000_000.0
+ALB_KEYS = "https://alb-keys.example.test/keys"
+JWKS = "https://jwks.example.test/pool/jwks.json"
+OTHER_ARN = (
+    "arn:aws:elasticloadbalancing:eu-west-2:999999999999:loadbalancer/app/evil/0123456789abcdef"
+)
+OTHER_ISSUER = "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_OtherPool"
+OUTAGE = FetchFailure("connection refused")
+
+
+def _settings(idp: FakeIdentityProvider, **overrides: Any) -> Settings:
+    options: dict[str, Any] = {
+        "alb_arn": idp.alb_arn,
+        "user_pool_id": idp.user_pool_id,
+        "client_id": idp.client_id,
+        "alb_key_url": ALB_KEYS,
+        "jwks_url": JWKS,
+        **overrides,
+    }
+    return Settings.load(environ={}, **options)
+
+
+@pytest.fixture
+def engine(idp: FakeIdentityProvider) -> Engine:
+    return Engine(_settings(idp))
+
+
+class Endpoints:
+    """Answers an engine's key fetches as AWS would, and records every fetch it was asked for.
+
+    The ALB key endpoint knows only the provider's kid (404 for any other), the JWKS URL serves
+    the provider's JWKS; ``answers`` replaces the answer for a URL (a failure, a 500...).
+    """
+
+    def __init__(self, idp: FakeIdentityProvider, jwks_url: str = JWKS) -> None:
+        self.asked: list[KeyFetch] = []
+        self.answers: dict[str, FetchResult] = {
+            f"{ALB_KEYS}/{idp.alb_kid}": KeyResponse(200, idp.alb_public_pem()),
+            jwks_url: KeyResponse(200, _jwks_bytes(idp)),
+        }
+
+    def answer(self, fetch: KeyFetch) -> FetchResult:
+        self.asked.append(fetch)
+        return self.answers.get(fetch.url, KeyResponse(404, b"Not Found"))
+
+    def drive(self, flow: Flow) -> User:
+        """Run ``flow`` to its end, answering each fetch; return its user or raise its error."""
+        try:
+            fetch = next(flow)
+            while True:
+                fetch = flow.send(self.answer(fetch))
+        except StopIteration as done:
+            user: User = done.value
+            return user
+
+    @property
+    def urls(self) -> list[str]:
+        return [fetch.url for fetch in self.asked]
+
+
+def _jwks_bytes(idp: FakeIdentityProvider) -> bytes:
+    return json.dumps(idp.jwks()).encode()
+
+
+def _url(idp: FakeIdentityProvider, kind: str) -> str:
+    return f"{ALB_KEYS}/{idp.alb_kid}" if kind == "alb" else JWKS
+
+
+def _pair(idp: FakeIdentityProvider, now: float = NOW, **access: Any) -> tuple[str, str]:
+    return (
+        idp.mint_alb_token(sub=SUB, now=now, ttl=3600),
+        idp.mint_access_token(sub=SUB, now=now, **access),
+    )
+
+
+def _flow(engine: Engine, pair: tuple[str, str], now: float = NOW) -> Flow:
+    return engine.authenticate(pair[0], pair[1], SUB, now)
+
+
+def _suspended(flows: Iterable[Flow]) -> list[KeyFetch]:
+    return [next(flow) for flow in flows]
+
+
+def _finish(flow: Flow, result: FetchResult) -> User:
+    try:
+        flow.send(result)
+    except StopIteration as done:
+        user: User = done.value
+        return user
+    raise AssertionError("the flow asked for another key")
+
+
+# --- what is fetched, and in what order -------------------------------------------------------
+
+
+def test_a_cold_pair_asks_for_the_alb_key_first_then_the_jwks(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    endpoints = Endpoints(idp)
+    user = endpoints.drive(_flow(engine, _pair(idp)))
+    assert (user.sub, user.issuer) == (SUB, idp.issuer)
+    assert endpoints.asked == [
+        KeyFetch(f"{ALB_KEYS}/{idp.alb_kid}", "alb"),
+        KeyFetch(JWKS, "jwks"),
+    ]
+
+
+def test_cached_keys_are_not_asked_for_again(engine: Engine, idp: FakeIdentityProvider) -> None:
+    endpoints = Endpoints(idp)
+    endpoints.drive(_flow(engine, _pair(idp)))
+    # New token texts (another time), same keys: the flow needs no fetch at all.
+    later = NOW + 100
+    flow = _flow(engine, _pair(idp, now=later), now=later)
+    with pytest.raises(StopIteration) as done:
+        next(flow)
+    assert done.value.value.sub == SUB
+    assert len(endpoints.asked) == 2
+
+
+def test_with_a_cached_alb_key_only_the_jwks_is_asked_for(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    endpoints = Endpoints(idp)
+    jwks = endpoints.answers[JWKS]
+    endpoints.answers[JWKS] = OUTAGE
+    with pytest.raises(KeysUnavailableError):
+        endpoints.drive(_flow(engine, _pair(idp)))
+    endpoints.answers[JWKS] = jwks
+    endpoints.asked.clear()
+    assert endpoints.drive(_flow(engine, _pair(idp, now=NOW + 1), now=NOW + 1)).sub == SUB
+    assert endpoints.asked == [KeyFetch(JWKS, "jwks")]
+
+
+def test_the_jwks_url_is_the_issuers_when_none_is_configured(idp: FakeIdentityProvider) -> None:
+    derived = f"{idp.issuer}/.well-known/jwks.json"
+    engine = Engine(_settings(idp, jwks_url=None))
+    endpoints = Endpoints(idp, jwks_url=derived)
+    assert endpoints.drive(_flow(engine, _pair(idp))).sub == SUB
+    assert endpoints.asked[1] == KeyFetch(derived, "jwks")
+
+
+def test_the_alb_key_url_defaults_to_the_regions_aws_endpoint(idp: FakeIdentityProvider) -> None:
+    engine = Engine(_settings(idp, alb_key_url=None))
+    fetch = next(_flow(engine, _pair(idp)))
+    assert fetch == KeyFetch(
+        f"https://public-keys.auth.elb.eu-west-2.amazonaws.com/{idp.alb_kid}", "alb"
+    )
+
+
+# --- refused on a header: nothing is fetched --------------------------------------------------
+
+HEADER_REFUSALS = [
+    pytest.param({"alg": "none"}, {}, id="alb-alg-none"),
+    pytest.param({"alg": "ES384"}, {}, id="alb-alg-es384"),
+    pytest.param({"signer": OTHER_ARN}, {}, id="alb-wrong-signer"),
+    pytest.param({"client": "another-client"}, {}, id="alb-wrong-client"),
+    pytest.param({"iss": OTHER_ISSUER}, {}, id="alb-foreign-issuer"),
+    pytest.param({"kid": "not-a-uuid"}, {}, id="alb-kid-not-a-uuid"),
+    pytest.param({"kid": "11111111-2222-3333-4444-5555555555555"}, {}, id="alb-kid-too-long"),
+    pytest.param({"kid": "11111111-2222-3333-4444-55555555555A"}, {}, id="alb-kid-upper-case"),
+    pytest.param({}, {"alg": "none"}, id="access-alg-none"),
+    pytest.param({}, {"alg": "HS256"}, id="access-alg-hs256"),
+    pytest.param({}, {"kid": None}, id="access-kid-missing"),
+    pytest.param({}, {"kid": ""}, id="access-kid-empty"),
+    pytest.param({}, {"kid": "a b"}, id="access-kid-with-a-space"),
+    pytest.param({}, {"kid": "a\x7f"}, id="access-kid-with-del"),
+    pytest.param({}, {"kid": "k" * 129}, id="access-kid-over-128"),
+    pytest.param({}, {"kid": 7}, id="access-kid-a-number"),
+]
+
+
+@pytest.mark.parametrize(("alb_header", "access_header"), HEADER_REFUSALS)
+def test_a_token_refused_on_its_header_fetches_nothing(
+    engine: Engine,
+    idp: FakeIdentityProvider,
+    alb_header: dict[str, Any],
+    access_header: dict[str, Any],
+) -> None:
+    # Both headers are checked before the first fetch: a bad access token costs no ALB fetch.
+    alb = idp.mint_alb_token(sub=SUB, now=NOW, header=alb_header)
+    access = idp.mint_access_token(sub=SUB, now=NOW, header=access_header)
+    with pytest.raises(InvalidTokenError) as caught:
+        next(engine.authenticate(alb, access, SUB, NOW))
+    assert engine.sizes["attempts"] == 0
+    # The message names the token that was refused.
+    assert caught.value.message.startswith("ALB token: " if alb_header else "access token: ")
+
+
+@pytest.mark.parametrize(
+    "kid",
+    [
+        pytest.param("k" * 128, id="128-characters"),
+        pytest.param("!~", id="printable-ascii-edges"),
+    ],
+)
+def test_an_access_kid_of_printable_ascii_up_to_128_characters_is_looked_up(
+    engine: Engine, idp: FakeIdentityProvider, kid: str
+) -> None:
+    endpoints = Endpoints(idp)
+    with pytest.raises(InvalidTokenError, match="not in the user pool's JWKS"):
+        endpoints.drive(_flow(engine, _pair(idp, header={"kid": kid})))
+    assert endpoints.urls[-1] == JWKS
+
+
+def test_an_access_token_of_another_issuer_is_refused_before_the_jwks_is_fetched(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    endpoints = Endpoints(idp)
+    pair = _pair(idp, claims={"iss": OTHER_ISSUER})
+    with pytest.raises(InvalidTokenError, match="issuer does not match"):
+        endpoints.drive(_flow(engine, pair))
+    assert [fetch.kind for fetch in endpoints.asked] == ["alb"]
+
+
+@pytest.mark.parametrize(
+    ("alb", "access"),
+    [
+        pytest.param(None, "x", id="no-oidc-data"),
+        pytest.param("", "x", id="empty-oidc-data"),
+        pytest.param("x.y.z", None, id="no-access-token"),
+        pytest.param("x.y.z", "", id="empty-access-token"),
+    ],
+)
+def test_a_missing_header_is_refused_before_anything_else(
+    engine: Engine, alb: str | None, access: str | None
+) -> None:
+    with pytest.raises(MissingTokenError) as caught:
+        next(engine.authenticate(alb, access, None, NOW))
+    assert caught.value.fingerprint == fingerprint(alb or access or "")
+
+
+@pytest.mark.parametrize("which", ["alb", "access"])
+def test_an_unparseable_token_is_refused_by_name_before_anything_is_fetched(
+    engine: Engine, idp: FakeIdentityProvider, which: str
+) -> None:
+    alb, access = _pair(idp)
+    if which == "alb":
+        alb = "not.a-jwt"
+    else:
+        access = "not.a-jwt"
+    with pytest.raises(InvalidTokenError) as caught:
+        next(engine.authenticate(alb, access, SUB, NOW))
+    label = "ALB token" if which == "alb" else "access token"
+    assert caught.value.message == f"{label}: not a JWT (expected three dot-separated segments)"
+
+
+# --- signatures -------------------------------------------------------------------------------
+
+
+def test_an_alb_token_signed_by_another_key_is_refused(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    impostor = FakeIdentityProvider()
+    impostor.alb_kid = idp.alb_kid
+    alb = impostor.mint_alb_token(sub=SUB, now=NOW)
+    endpoints = Endpoints(idp)
+    with pytest.raises(InvalidTokenError, match="ALB token: signature verification failed"):
+        endpoints.drive(engine.authenticate(alb, idp.mint_access_token(sub=SUB, now=NOW), SUB, NOW))
+    assert [fetch.kind for fetch in endpoints.asked] == ["alb"]
+    assert engine.sizes["alb_tokens"] == 0
+
+
+def test_an_access_token_signed_by_another_key_is_refused(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    impostor = FakeIdentityProvider()
+    impostor.rsa_kid = idp.rsa_kid
+    access = impostor.mint_access_token(sub=SUB, now=NOW)
+    endpoints = Endpoints(idp)
+    with pytest.raises(InvalidTokenError, match="access token: signature verification failed"):
+        endpoints.drive(engine.authenticate(_pair(idp)[0], access, SUB, NOW))
+    assert engine.sizes["access_tokens"] == 0
+
+
+def test_every_cache_of_the_engine_is_bounded(engine: Engine, idp: FakeIdentityProvider) -> None:
+    Endpoints(idp).drive(_flow(engine, _pair(idp)))
+    assert engine.sizes == {
+        "alb_keys": 1,
+        "jwks": 1,
+        "unknown_kids": 0,
+        "attempts": 1,
+        "backoff": 0,
+        "alb_tokens": 1,
+        "access_tokens": 1,
+        "users": 1,
+    }
+    assert Engine.bounds() == {
+        "alb_keys": 64,
+        "jwks": 16,
+        "unknown_kids": 1024,
+        "attempts": 1024,
+        "backoff": 256,
+        "alb_tokens": 2048,
+        "access_tokens": 2048,
+        "users": 2048,
+    }
+
+
+# --- lookup: a verified pair needs no flow ----------------------------------------------------
+
+
+def test_a_verified_pair_is_found_by_lookup_without_a_flow(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    pair = _pair(idp)
+    assert engine.lookup(pair[0], pair[1], SUB, NOW) is None  # never verified
+    user = Endpoints(idp).drive(_flow(engine, pair))
+    assert engine.lookup(pair[0], pair[1], SUB, NOW + 1) is user
+    assert engine.lookup(pair[0], pair[1], None, NOW + 1) is user
+
+
+@pytest.mark.parametrize(
+    ("alb", "access"),
+    [
+        pytest.param(None, "verified", id="no-oidc-data"),
+        pytest.param("verified", "", id="empty-access-token"),
+        pytest.param("verified", "unseen", id="unseen-access-token"),
+        pytest.param("unseen", "verified", id="unseen-oidc-data"),
+    ],
+)
+def test_lookup_finds_nothing_unless_both_tokens_were_verified(
+    engine: Engine, idp: FakeIdentityProvider, alb: str | None, access: str | None
+) -> None:
+    pair = _pair(idp)
+    Endpoints(idp).drive(_flow(engine, pair))
+    unseen = _pair(idp, now=NOW + 1)
+
+    def text(which: str | None, index: int) -> str | None:
+        return {"verified": pair[index], "unseen": unseen[index]}.get(which or "", which)
+
+    assert engine.lookup(text(alb, 0), text(access, 1), SUB, NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("now", "identity", "error"),
+    [
+        pytest.param(NOW + 3600 + 11, SUB, ExpiredTokenError, id="alb-expired"),
+        pytest.param(NOW + 7200 + 11, SUB, ExpiredTokenError, id="both-expired"),
+        pytest.param(NOW - 11, SUB, InvalidTokenError, id="before-iat"),
+        pytest.param(NOW + 1, "someone-else", InvalidTokenError, id="identity-mismatch"),
+    ],
+)
+def test_lookup_still_checks_the_window_and_the_identity(
+    engine: Engine,
+    idp: FakeIdentityProvider,
+    now: float,
+    identity: str,
+    error: type[AuthenticationError],
+) -> None:
+    pair = (
+        idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600),
+        idp.mint_access_token(sub=SUB, now=NOW, ttl=7200),
+    )
+    Endpoints(idp).drive(_flow(engine, pair))
+    with pytest.raises(error) as caught:
+        engine.lookup(pair[0], pair[1], identity, now)
+    assert caught.value.fingerprint == fingerprint(pair[0])
+    if error is ExpiredTokenError:  # the ALB token expires first and is named
+        assert caught.value.message == "ALB token: expired"
+
+
+def test_the_leeway_is_honoured_at_both_ends_of_the_window(idp: FakeIdentityProvider) -> None:
+    engine = Engine(_settings(idp, leeway=10))
+    pair = _pair(idp)  # the ALB token expires at NOW + 3600; the access token was issued at NOW
+    Endpoints(idp).drive(_flow(engine, pair))
+    assert engine.lookup(pair[0], pair[1], SUB, NOW + 3610) is not None
+    assert engine.lookup(pair[0], pair[1], SUB, NOW - 10) is not None
+    with pytest.raises(ExpiredTokenError):
+        engine.lookup(pair[0], pair[1], SUB, NOW + 3610.5)
+    with pytest.raises(InvalidTokenError, match="not valid yet"):
+        engine.lookup(pair[0], pair[1], SUB, NOW - 10.5)
+
+
+def test_an_alb_token_is_valid_from_the_instant_its_iat_allows(idp: FakeIdentityProvider) -> None:
+    engine = Engine(_settings(idp, leeway=10))
+    alb = idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600, claims={"iat": NOW + 100})
+    access = idp.mint_access_token(sub=SUB, now=NOW)
+    with pytest.raises(InvalidTokenError) as caught:
+        Endpoints(idp).drive(engine.authenticate(alb, access, SUB, NOW + 89.5))
+    assert caught.value.message == "ALB token: not valid yet (nbf or iat is in the future)"
+    assert engine.lookup(alb, access, SUB, NOW + 90) is not None
+
+
+def test_an_expired_access_token_is_refused_though_the_alb_token_is_valid(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    pair = _pair(idp, ttl=60)
+    Endpoints(idp).drive(_flow(engine, pair))
+    with pytest.raises(ExpiredTokenError, match="access token: expired"):
+        engine.lookup(pair[0], pair[1], SUB, NOW + 60 + 11)
+
+
+def test_an_access_token_not_valid_yet_is_refused(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    alb = idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600)
+    access = idp.mint_access_token(sub=SUB, now=NOW + 100)
+    with pytest.raises(InvalidTokenError, match="access token: not valid yet"):
+        Endpoints(idp).drive(engine.authenticate(alb, access, SUB, NOW))
+
+
+@pytest.mark.parametrize(
+    ("access_claims", "message"),
+    [
+        pytest.param({"sub": "someone-else"}, "another user", id="other-sub"),
+        pytest.param({"client_id": "another-client"}, "client_id does not match", id="client"),
+    ],
+)
+def test_a_spliced_pair_is_refused_after_both_signatures(
+    engine: Engine, idp: FakeIdentityProvider, access_claims: dict[str, Any], message: str
+) -> None:
+    alb = idp.mint_alb_token(sub=SUB, now=NOW)
+    access = idp.mint_access_token(sub=SUB, now=NOW, claims=access_claims)
+    with pytest.raises(InvalidTokenError, match=message):
+        Endpoints(idp).drive(engine.authenticate(alb, access, None, NOW))
+
+
+def test_an_unlisted_user_is_refused_with_403(idp: FakeIdentityProvider) -> None:
+    engine = Engine(_settings(idp, allowed_groups="admins"))
+    endpoints = Endpoints(idp)
+    with pytest.raises(AccessDeniedError):
+        endpoints.drive(_flow(engine, _pair(idp, groups=["staff"])))
+    admitted = endpoints.drive(_flow(engine, _pair(idp, groups=["admins"], now=NOW + 1)))
+    assert admitted.groups == ("admins",)
+
+
+# --- failures, back-off and remembered refusals -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param(OUTAGE, "connection refused", id="network-failure"),
+        pytest.param(KeyResponse(500, b"oops"), "HTTP 500", id="http-500"),
+        pytest.param(KeyResponse(200, b"not a key"), "not a PEM public key", id="garbage"),
+    ],
+)
+def test_an_alb_key_that_cannot_be_fetched_is_unavailable(
+    engine: Engine, idp: FakeIdentityProvider, answer: FetchResult, message: str
+) -> None:
+    flow = _flow(engine, _pair(idp))
+    next(flow)
+    with pytest.raises(KeysUnavailableError, match=message) as caught:
+        flow.send(answer)
+    assert caught.value.retry_after == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param(OUTAGE, "connection refused", id="network-failure"),
+        pytest.param(KeyResponse(404, b"no"), "HTTP 404", id="http-404"),
+        pytest.param(KeyResponse(200, b"[]"), "not a JWKS", id="garbage"),
+    ],
+)
+def test_a_jwks_that_cannot_be_fetched_is_unavailable(
+    engine: Engine, idp: FakeIdentityProvider, answer: FetchResult, message: str
+) -> None:
+    endpoints = Endpoints(idp)
+    endpoints.answers[JWKS] = answer
+    with pytest.raises(KeysUnavailableError, match=message):
+        endpoints.drive(_flow(engine, _pair(idp)))
+
+
+@pytest.mark.parametrize("kind", ["alb", "jwks"])
+def test_one_failure_imposes_no_wait_and_two_back_off(
+    engine: Engine, idp: FakeIdentityProvider, kind: str
+) -> None:
+    endpoints = Endpoints(idp)
+    url = _url(idp, kind)
+    good = endpoints.answers[url]
+    endpoints.answers[url] = OUTAGE
+    pair = _pair(idp)
+    with pytest.raises(KeysUnavailableError):
+        endpoints.drive(_flow(engine, pair))
+    endpoints.answers[url] = FetchFailure("connection refused")  # a second, separate failure
+    with pytest.raises(KeysUnavailableError) as caught:
+        endpoints.drive(_flow(engine, pair))
+    assert caught.value.retry_after == 1
+    assert endpoints.urls.count(url) == 2
+    # Backing off: refused at once, nothing fetched, until the second has passed.
+    with pytest.raises(KeysUnavailableError, match="recent fetches failed") as caught:
+        next(_flow(engine, pair, now=NOW + 0.9))
+    assert caught.value.retry_after == 1
+    endpoints.answers[url] = good
+    assert endpoints.drive(_flow(engine, pair, now=NOW + 1)).sub == SUB
+    assert endpoints.urls.count(url) == 3
+
+
+@pytest.mark.parametrize("kind", ["alb", "jwks"])
+def test_the_back_off_doubles_with_each_failure_up_to_30_seconds(
+    engine: Engine, idp: FakeIdentityProvider, kind: str
+) -> None:
+    endpoints = Endpoints(idp)
+    url = _url(idp, kind)
+    pair = _pair(idp, ttl=7200)
+    now, waits = NOW, []
+    for n in range(8):
+        endpoints.answers[url] = FetchFailure(f"failure {n}")
+        with pytest.raises(KeysUnavailableError) as caught:
+            endpoints.drive(_flow(engine, pair, now=now))
+        waits.append(caught.value.retry_after)
+        wait = float(caught.value.retry_after) if n else 0.0
+        if wait:
+            with pytest.raises(KeysUnavailableError, match="recent fetches failed"):
+                next(_flow(engine, pair, now=now + wait - 0.01))
+        now += wait
+    assert waits == [1, 1, 2, 4, 8, 16, 30, 30]
+    assert endpoints.urls.count(url) == 8
+
+
+def test_a_success_forgets_past_failures(engine: Engine, idp: FakeIdentityProvider) -> None:
+    endpoints = Endpoints(idp)
+    url = f"{ALB_KEYS}/{idp.alb_kid}"
+    good = endpoints.answers[url]
+    endpoints.answers[url] = OUTAGE
+    with pytest.raises(KeysUnavailableError):
+        endpoints.drive(_flow(engine, _pair(idp)))
+    endpoints.answers[url] = good
+    endpoints.drive(_flow(engine, _pair(idp)))
+    assert engine.sizes["backoff"] == 0
+
+
+def test_a_404_for_an_alb_kid_is_remembered_for_a_minute(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    forged = idp.mint_alb_token(sub=SUB, now=NOW, header={"kid": FORGED_KID})
+    access = idp.mint_access_token(sub=SUB, now=NOW)
+    endpoints = Endpoints(idp)
+    with pytest.raises(InvalidTokenError, match="no ALB public key exists"):
+        endpoints.drive(engine.authenticate(forged, access, SUB, NOW))
+    assert endpoints.urls == [f"{ALB_KEYS}/{FORGED_KID}"]
+    with pytest.raises(InvalidTokenError, match="no ALB public key exists"):
+        next(engine.authenticate(forged, access, SUB, NOW + UNKNOWN_KID_TTL - 0.01))
+    # After the window, the endpoint is asked again.
+    fetch = next(engine.authenticate(forged, access, SUB, NOW + UNKNOWN_KID_TTL))
+    assert fetch == endpoints.asked[0]
+
+
+FORGED_KID = "99999999-8888-7777-6666-555555555555"
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_an_endpoint_that_does_not_know_the_kid_refuses_the_token_and_is_believed(
+    engine: Engine, idp: FakeIdentityProvider, status: int
+) -> None:
+    forged = idp.mint_alb_token(sub=SUB, now=NOW, header={"kid": FORGED_KID})
+    access = idp.mint_access_token(sub=SUB, now=NOW)
+    flow = engine.authenticate(forged, access, SUB, NOW)
+    assert next(flow) == KeyFetch(f"{ALB_KEYS}/{FORGED_KID}", "alb")
+    with pytest.raises(InvalidTokenError, match="no ALB public key exists"):
+        flow.send(KeyResponse(status, b"AccessDenied"))
+    with pytest.raises(InvalidTokenError, match="no ALB public key exists"):
+        next(engine.authenticate(forged, access, SUB, NOW + 1))
+
+
+def test_a_404_counts_as_the_endpoint_working(engine: Engine, idp: FakeIdentityProvider) -> None:
+    forged = idp.mint_alb_token(sub=SUB, now=NOW, header={"kid": FORGED_KID})
+    access = idp.mint_access_token(sub=SUB, now=NOW, ttl=7200)
+    endpoints = Endpoints(idp)
+    url = f"{ALB_KEYS}/{FORGED_KID}"
+    for n in range(2):
+        endpoints.answers[url] = FetchFailure(f"failure {n}")
+        with pytest.raises(KeysUnavailableError):
+            endpoints.drive(engine.authenticate(forged, access, SUB, NOW))
+    del endpoints.answers[url]
+    with pytest.raises(InvalidTokenError):
+        endpoints.drive(engine.authenticate(forged, access, SUB, NOW + 1))
+    # The 404 cleared the two failures: one more failure, an hour on, imposes no wait.
+    later = NOW + 3600
+    endpoints.answers[url] = OUTAGE
+    with pytest.raises(KeysUnavailableError):
+        endpoints.drive(engine.authenticate(forged, access, SUB, later))
+    assert next(engine.authenticate(forged, access, SUB, later)).url == url
+
+
+def test_a_kid_missing_from_the_jwks_is_not_refetched_for_ten_seconds(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    endpoints = Endpoints(idp)
+    endpoints.drive(_flow(engine, _pair(idp)))
+    rotated = _pair(idp, header={"kid": "rotated"})
+    with pytest.raises(InvalidTokenError, match="not in the user pool's JWKS"):
+        next(_flow(engine, rotated, now=NOW + JWKS_REFETCH_INTERVAL - 0.01))
+    assert endpoints.urls.count(JWKS) == 1
+    fetch = next(_flow(engine, rotated, now=NOW + JWKS_REFETCH_INTERVAL))
+    assert fetch == KeyFetch(JWKS, "jwks")
+
+
+def test_new_alb_kids_are_fetched_in_a_burst_then_one_per_interval(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    endpoints = Endpoints(idp)
+    endpoints.drive(_flow(engine, _pair(idp)))  # the real key: cached before the flood
+    access = idp.mint_access_token(sub=SUB, now=NOW, ttl=7200)
+
+    def forged(n: int) -> str:
+        kid = f"{n:08x}-0000-0000-0000-000000000000"
+        return idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600, header={"kid": kid})
+
+    for n in range(ALB_FETCH_BURST - 1):  # the real key took one token
+        assert next(engine.authenticate(forged(n), access, SUB, NOW)).kind == "alb"
+    with pytest.raises(KeysUnavailableError, match="too many new ALB key ids") as caught:
+        next(engine.authenticate(forged(100), access, SUB, NOW))
+    assert caught.value.retry_after == ALB_FETCH_INTERVAL
+    soon = NOW + ALB_FETCH_INTERVAL - 0.01
+    with pytest.raises(KeysUnavailableError, match="too many new ALB key ids"):
+        next(engine.authenticate(forged(101), access, SUB, soon))
+    later = NOW + ALB_FETCH_INTERVAL + 0.01
+    assert next(engine.authenticate(forged(102), access, SUB, later)).kind == "alb"
+    # A cached key needs no token from the bucket: real users are served during the flood.
+    assert endpoints.drive(_flow(engine, _pair(idp, now=later), now=later)).sub == SUB
+
+
+# --- concurrent flows -------------------------------------------------------------------------
+
+
+def test_flows_waiting_on_one_fetch_share_its_answer(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    flows = [_flow(engine, _pair(idp)) for _ in range(3)]
+    assert _suspended(flows) == [KeyFetch(_url(idp, "alb"), "alb")] * 3
+    # Concurrent requests for one new kid draw one bucket token between them.
+    assert engine.sizes["attempts"] == 1
+    alb_key = KeyResponse(200, idp.alb_public_pem())
+    assert [flow.send(alb_key) for flow in flows] == [KeyFetch(JWKS, "jwks")] * 3
+    jwks = KeyResponse(200, _jwks_bytes(idp))
+    assert [_finish(flow, jwks).sub for flow in flows] == [SUB] * 3
+
+
+def _suspend_on(engine: Engine, idp: FakeIdentityProvider, kind: str, count: int) -> list[Flow]:
+    """``count`` flows, all waiting on the fetch of ``kind`` (the ALB key, or the JWKS)."""
+    flows = [_flow(engine, _pair(idp)) for _ in range(count)]
+    _suspended(flows)
+    if kind == "jwks":
+        alb_key = KeyResponse(200, idp.alb_public_pem())
+        assert {flow.send(alb_key) for flow in flows} == {KeyFetch(JWKS, "jwks")}
+    return flows
+
+
+@pytest.mark.parametrize("kind", ["alb", "jwks"])
+def test_flows_sent_one_failure_count_it_once(
+    engine: Engine, idp: FakeIdentityProvider, kind: str
+) -> None:
+    failure = FetchFailure("timed out")
+    for flow in _suspend_on(engine, idp, kind, 3):
+        with pytest.raises(KeysUnavailableError, match="timed out"):
+            flow.send(failure)
+    # One failure, however many flows waited on it: no wait, the next request fetches...
+    flow = _flow(engine, _pair(idp))
+    fetch = next(flow)
+    if kind == "jwks":
+        assert fetch == KeyFetch(JWKS, "jwks")  # the ALB key was cached
+    assert fetch.url == _url(idp, kind)
+    # ... and its failure is the second: one second of back-off, not four.
+    with pytest.raises(KeysUnavailableError) as caught:
+        flow.send(FetchFailure("timed out again"))
+    assert caught.value.retry_after == 1
+    assert Endpoints(idp).drive(_flow(engine, _pair(idp, now=NOW + 1), now=NOW + 1)).sub == SUB
+
+
+@pytest.mark.parametrize("kind", ["alb", "jwks"])
+def test_flows_sent_separate_failures_count_each(
+    engine: Engine, idp: FakeIdentityProvider, kind: str
+) -> None:
+    for n, flow in enumerate(_suspend_on(engine, idp, kind, 2)):
+        with pytest.raises(KeysUnavailableError):
+            flow.send(FetchFailure(f"failure {n}"))
+    with pytest.raises(KeysUnavailableError, match="recent fetches failed"):
+        next(_flow(engine, _pair(idp, now=NOW + 0.5), now=NOW + 0.5))
