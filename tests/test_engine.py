@@ -706,3 +706,35 @@ def test_flows_sent_separate_failures_count_each(
             flow.send(FetchFailure(f"failure {n}"))
     with pytest.raises(KeysUnavailableError, match="recent fetches failed"):
         next(_flow(engine, _pair(idp, now=NOW + 0.5), now=NOW + 0.5))
+
+
+@pytest.mark.parametrize(
+    ("identity", "access_sub", "message"),
+    [
+        pytest.param(
+            "someone-else",
+            SUB,
+            "the x-amzn-oidc-identity header does not match the token",
+            id="identity",
+        ),
+        pytest.param(
+            None,
+            "someone-else",
+            "the access token belongs to another user than the ALB token",
+            id="other-user",
+        ),
+    ],
+)
+def test_a_refused_binding_says_exactly_which_binding(
+    engine: Engine,
+    idp: FakeIdentityProvider,
+    identity: str | None,
+    access_sub: str,
+    message: str,
+) -> None:
+    # The operator reads these in the log: they name the header or token at fault.
+    alb = idp.mint_alb_token(sub=SUB, now=NOW)
+    access = idp.mint_access_token(sub=access_sub, now=NOW)
+    with pytest.raises(InvalidTokenError) as refused:
+        Endpoints(idp).drive(engine.authenticate(alb, access, identity, NOW))
+    assert refused.value.message == message
