@@ -36,21 +36,16 @@ def _email_verified(value: object) -> bool:
     return value is True or value == "true"
 
 
-def _expiry(value: object) -> float | None:
-    # The engine admits only sane times (core.claims); claims given directly may hold anything.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if 0 <= seconds < math.inf else None
-
-
 def _fill(user: User, values: Mapping[str, object]) -> None:
     # A frozen dataclass sets its fields through object.__setattr__, as its own __init__ does.
-    for field in fields(user):
-        object.__setattr__(user, field.name, values[field.name])
+    # The names are listed once (_FIELD_NAMES, below the class): fields() costs a microsecond
+    # per call, on the path of every newly verified pair.
+    for name in _FIELD_NAMES:
+        object.__setattr__(user, name, values[name])
+
+
+def _as_dict(claims: Mapping[str, Any]) -> dict[str, Any]:
+    return claims if type(claims) is dict else dict(claims)
 
 
 def _groups(value: object) -> tuple[str, ...]:
@@ -142,7 +137,7 @@ class User:
 
         verifier = shared_verifier(allow_any_alb=allow_any_alb, region=region, **settings)
         verified = verifier.authenticate(oidc_data_header, access_token_header, identity_header)
-        _fill(self, {field.name: getattr(verified, field.name) for field in fields(User)})
+        _fill(self, {name: getattr(verified, name) for name in _FIELD_NAMES})
 
     @classmethod
     def from_claims(cls, oidc_claims: Mapping[str, Any], access_claims: Mapping[str, Any]) -> User:
@@ -157,10 +152,13 @@ class User:
         sub = oidc_claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("ALB token: claim 'sub' must be a non-empty string")
+        # The engine admits only sane times (core.claims); claims given directly may hold
+        # anything. Below 1e308 (an exact comparison, for big integers too) float() cannot
+        # overflow; nan and infinity fail the comparison.
         expiries = [
-            seconds
+            float(exp)
             for exp in (oidc_claims.get("exp"), access_claims.get("exp"))
-            if (seconds := _expiry(exp)) is not None
+            if isinstance(exp, int | float) and not isinstance(exp, bool) and 0 <= exp < 1e308
         ]
         values = {
             "sub": sub,
@@ -174,9 +172,10 @@ class User:
             "groups": _groups(access_claims.get("cognito:groups")),
             "exp": min(expiries) if expiries else math.inf,
             "issuer": str(access_claims.get("iss", "")),
-            # Shallow copies, so any mapping pickles; the properties hand out deep copies.
-            "_oidc_claims": dict(oidc_claims),
-            "_access_claims": dict(access_claims),
+            # Plain dicts, so that the user pickles (the engine's claims are dicts already, and
+            # never changed); the properties hand out deep copies.
+            "_oidc_claims": _as_dict(oidc_claims),
+            "_access_claims": _as_dict(access_claims),
         }
         user = cls.__new__(cls)
         _fill(user, values)
@@ -266,3 +265,6 @@ class User:
             f"User(sub={self.sub!r}, username={self.username!r}, "
             f"groups={list(self.groups)!r}, issuer={self.issuer!r})"
         )
+
+
+_FIELD_NAMES = tuple(field.name for field in fields(User))
