@@ -48,10 +48,9 @@ class CognitoAuthMiddleware:
         settings: A ready :class:`Settings`; if omitted it is built from ``options`` and the
             ``COGNITO_AUTH_*`` environment variables.
         verifier: Share an :class:`AsyncVerifier` (and its key cache) between apps.
-        **options: Any settings keyword: ``alb_arn``, ``user_pool_id``, ``client_id``,
-            ``region``, ``alb_key_url``, ``jwks_url``, ``exclude_paths``, ``allowed_groups``,
-            ``allowed_users``, ``require_all``, ``leeway``, ``redirect_url``,
-            ``key_fetch_timeout``.
+        **options: Any settings keyword (:class:`~cognito_auth_middleware.settings.Settings`):
+            ``alb_arn``, ``user_pool_id``, ``client_id``, ``exclude_paths``, the policy's
+            rules or its source (``allowed_groups``, ``config_path``, ``secret_name``, ...).
 
     Raises:
         ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.

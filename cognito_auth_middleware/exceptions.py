@@ -123,8 +123,9 @@ class ExpiredTokenError(AuthenticationError):
 class AccessDeniedError(AuthenticationError):
     """Raised when the user is authenticated but is not allowed in (HTTP 403).
 
-    The tokens are valid, but the user is in none of ``allowed_groups`` (or not in all of them when
-    ``require_all`` is set) and is not listed in ``allowed_users``. Signing in again does not help.
+    The tokens are valid, but the authorisation policy does not admit the user (see
+    :class:`~cognito_auth_middleware.core.policy.Policy`: ``allowed_groups``,
+    ``allowed_users``, ``require_all``, ``required_groups``). Signing in again does not help.
     """
 
     status_code = 403

@@ -19,7 +19,15 @@ from urllib.parse import quote, urlsplit
 
 from .exceptions import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsOptions", "UserKind", "user_entry"]
+__all__ = [
+    "ENV_PREFIX",
+    "POLICY_SOURCES",
+    "Settings",
+    "SettingsOptions",
+    "UserKind",
+    "closest",
+    "user_entry",
+]
 
 ENV_PREFIX = "COGNITO_AUTH_"
 
@@ -45,24 +53,33 @@ _ALB_KEY_URL = "https://public-keys.auth.elb.{region}.amazonaws.com"
 _COGNITO_ISSUER = "https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
 
 _MAX_LEEWAY = 300.0
+_MAX_REFRESH = 86400.0
+# Names as AWS allows them (an ARN included); a path with no control characters.
+_SOURCE_RES = {
+    "config_path": re.compile(r"[^\x00-\x1f\x7f]{1,4096}"),
+    "secret_name": re.compile(r"[A-Za-z0-9/_+=.@:-]{1,2048}", re.ASCII),
+    "parameter_name": re.compile(r"[A-Za-z0-9/_.:-]{1,2048}", re.ASCII),
+}
+# Where the authorisation policy may come from besides the inline rules (at most one).
+POLICY_SOURCES = ("config_path", "secret_name", "parameter_name")
+_RULE_FIELDS = (
+    "allowed_groups",
+    "allowed_users",
+    "required_groups",
+    "admin_groups",
+    "admin_users",
+)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 # _FIELDS, _LIST_FIELDS and _STR_FIELDS are read off the Settings dataclass, below it.
-
-
-# Variables of the ``cognito-auth`` library this package replaces that held the app's
-# authorisation rules: ignoring them would open the app to every user of the pool.
-_NOT_YET_SUPPORTED = {
-    "COGNITO_AUTH_SECRET_NAME": "an AWS Secrets Manager secret",
-    "COGNITO_AUTH_CONFIG_PATH": "a JSON file",
-}
 
 
 def _env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
-def _closest(name: str, known: Iterable[str]) -> str:
+def closest(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean X?"`` for the known name closest to a misspelt ``name``, or ``""``."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
 
@@ -72,22 +89,15 @@ def _check_names(options: Mapping[str, object], env: Mapping[str, str]) -> None:
     for option in sorted(options):
         if option not in _FIELDS:
             raise ConfigurationError(
-                f"unknown setting {option!r}{_closest(option, _FIELDS)} "
+                f"unknown setting {option!r}{closest(option, _FIELDS)} "
                 f"(known: {', '.join(_FIELDS)})"
             )
     known = {_env_name(field) for field in _FIELDS}
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or name in known:
             continue
-        if name in _NOT_YET_SUPPORTED:
-            raise ConfigurationError(
-                f"{name} is set: the cognito-auth library read the app's authorisation rules "
-                f"from {_NOT_YET_SUPPORTED[name]} there, and this package does not support it "
-                "yet. Put the rules in COGNITO_AUTH_ALLOWED_GROUPS / COGNITO_AUTH_ALLOWED_USERS "
-                f"instead and unset {name}; ignoring it would admit every user of the pool."
-            )
         raise ConfigurationError(
-            f"unknown environment variable {name}{_closest(name, known)} "
+            f"unknown environment variable {name}{closest(name, known)} "
             f"(known: {', '.join(sorted(known))})"
         )
 
@@ -126,8 +136,8 @@ def _as_seconds(field: str, value: object, *, low: float, high: float) -> float:
     return seconds
 
 
-def user_entry(entry: str) -> tuple[UserKind, str]:
-    """The kind and value of an ``allowed_users`` entry.
+def user_entry(entry: str, setting: str = "allowed_users") -> tuple[UserKind, str]:
+    """The kind and value of an ``allowed_users`` (or ``admin_users``) entry.
 
     An entry with an ``@`` is an email address (matched case-insensitively, and only against a
     verified email); ``sub:<sub>`` and ``username:<name>`` name those identifiers; any other
@@ -145,11 +155,11 @@ def user_entry(entry: str) -> tuple[UserKind, str]:
         if entry.startswith(kind + ":"):
             value = entry[len(kind) + 1 :].strip()
             if not value:
-                raise ConfigurationError(f"allowed_users entry {entry!r} names no {kind}")
+                raise ConfigurationError(f"{setting} entry {entry!r} names no {kind}")
             return kind, value
     if "@" in entry:
         if not _EMAIL_RE.fullmatch(entry):
-            raise ConfigurationError(f"allowed_users entry {entry!r} is not an email address")
+            raise ConfigurationError(f"{setting} entry {entry!r} is not an email address")
         return "email", entry.lower()
     return ("sub" if _SUB_RE.fullmatch(entry) else "username"), entry
 
@@ -192,6 +202,13 @@ class SettingsOptions(TypedDict, total=False):
     allowed_groups: str | Iterable[str] | None
     allowed_users: str | Iterable[str] | None
     require_all: bool | None
+    required_groups: str | Iterable[str] | None
+    admin_groups: str | Iterable[str] | None
+    admin_users: str | Iterable[str] | None
+    config_path: str | None
+    secret_name: str | None
+    parameter_name: str | None
+    policy_refresh: float | None
     leeway: float | None
     redirect_url: str | None
     key_fetch_timeout: float | None
@@ -217,12 +234,23 @@ class Settings:
         jwks_url: URL of the Cognito JWKS. ``None`` means the pool's AWS URL.
         exclude_paths: Paths served without authentication, exactly as written (``/health``
             matches ``/health`` only, not ``/health/``); an entry ending in ``*`` is a prefix.
-        allowed_groups: If set, the user must be in one of them (all of them with
-            ``require_all``).
-        allowed_users: If set, users listed here are allowed: verified email addresses
-            (case-insensitive), subs or usernames (see :func:`user_entry`); combined with
-            ``allowed_groups`` either suffices unless ``require_all``.
-        require_all: Require every allowed group (and listed user) instead of any.
+        allowed_groups: If set, membership of any of these groups passes the group rule.
+        allowed_users: If set, being listed passes the user rule: verified email addresses
+            (case-insensitive), subs or usernames (see :func:`user_entry`). With both rules
+            set, either suffices unless ``require_all``.
+        require_all: Every configured rule must pass (in an allowed group AND listed), as in
+            the ``cognito-auth`` library; it does not make every group required.
+        required_groups: Membership of every one of these groups, required in addition to
+            the rules above.
+        admin_groups: The app's admins by group: admitted whatever the rules say, with
+            ``user.is_admin``.
+        admin_users: The app's admins by entry (as ``allowed_users``).
+        config_path: Read the rules above from this JSON file instead (the ``cognito-auth``
+            format; see :class:`~cognito_auth_middleware.core.policy.Policy`).
+        secret_name: Read them from this AWS Secrets Manager secret (needs the ``aws`` extra).
+        parameter_name: Read them from this SSM Parameter Store parameter (``aws`` extra).
+        policy_refresh: Seconds between re-reads of the policy source (default 300; 0 reads
+            it once, at start-up).
         leeway: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (0 to 300).
         redirect_url: Where to send browsers whose credentials are missing, expired or invalid,
             instead of an HTML 401 page.
@@ -250,6 +278,13 @@ class Settings:
     allowed_groups: tuple[str, ...]
     allowed_users: tuple[str, ...]
     require_all: bool
+    required_groups: tuple[str, ...]
+    admin_groups: tuple[str, ...]
+    admin_users: tuple[str, ...]
+    config_path: str | None
+    secret_name: str | None
+    parameter_name: str | None
+    policy_refresh: float
     leeway: float
     redirect_url: str | None
     key_fetch_timeout: float
@@ -331,8 +366,25 @@ class Settings:
         for client in lists["client_id"]:
             if not _CLIENT_ID_RE.fullmatch(client):
                 raise ConfigurationError(f"client_id must be an app client id, got {client!r}")
-        for entry in lists["allowed_users"]:
-            user_entry(entry)
+        for setting in ("allowed_users", "admin_users"):
+            for entry in lists[setting]:
+                user_entry(entry, setting)
+        sources = [name for name in POLICY_SOURCES if strs[name] is not None]
+        require_all = _as_bool("require_all", raw.get("require_all", False))
+        inline = [name for name in _RULE_FIELDS if lists.get(name)]
+        inline += ["require_all"] if require_all else []
+        if len(sources) > 1 or (sources and inline):
+            raise ConfigurationError(
+                "the authorisation policy must come from one source, but "
+                + " and ".join(f"{name} ({_env_name(name)})" for name in sources + inline)
+                + " are set: keep one, and put the rules in it"
+            )
+        for name in sources:
+            if not _SOURCE_RES[name].fullmatch(strs[name] or ""):
+                raise ConfigurationError(
+                    f"{name} ({_env_name(name)}) has characters no {name.replace('_', ' ')} "
+                    f"can hold: {strs[name]!r}"
+                )
         for path in lists["exclude_paths"]:
             if not path.startswith("/"):
                 raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
@@ -347,7 +399,13 @@ class Settings:
             region=next(iter(regions)),
             alb_key_url=urls["alb_key_url"].rstrip("/") if "alb_key_url" in urls else None,
             jwks_url=urls.get("jwks_url"),
-            require_all=_as_bool("require_all", raw.get("require_all", False)),
+            require_all=require_all,
+            config_path=strs["config_path"],
+            secret_name=strs["secret_name"],
+            parameter_name=strs["parameter_name"],
+            policy_refresh=_as_seconds(
+                "policy_refresh", raw.get("policy_refresh", 300), low=0, high=_MAX_REFRESH
+            ),
             leeway=_as_seconds("leeway", raw.get("leeway", 10), low=0, high=_MAX_LEEWAY),
             redirect_url=urls.get("redirect_url"),
             key_fetch_timeout=_as_seconds(

@@ -114,6 +114,9 @@ class User:
     groups: tuple[str, ...]
     exp: float
     issuer: str
+    #: Whether the authorisation policy names this user as an admin of the app
+    #: (``admin_groups`` / ``admin_users``): set by the policy, never by a claim.
+    is_admin: bool
     _oidc_claims: Mapping[str, Any]
     _access_claims: Mapping[str, Any]
 
@@ -172,6 +175,7 @@ class User:
             "groups": _groups(access_claims.get("cognito:groups")),
             "exp": min(expiries) if expiries else math.inf,
             "issuer": str(access_claims.get("iss", "")),
+            "is_admin": False,
             # Plain dicts, so that the user pickles (the engine's claims are dicts already, and
             # never changed); the properties hand out deep copies.
             "_oidc_claims": _as_dict(oidc_claims),
@@ -214,6 +218,12 @@ class User:
         }
         access = {"sub": sub, "username": username, "cognito:groups": list(groups), "iss": "mock"}
         return cls.from_claims({k: v for k, v in oidc.items() if v is not None}, access)
+
+    def _as_admin(self) -> User:
+        """A copy marked as an admin of the app: only the authorisation policy calls this."""
+        user = User.__new__(User)
+        _fill(user, {name: getattr(self, name) for name in _FIELD_NAMES} | {"is_admin": True})
+        return user
 
     @property
     def email_domain(self) -> str | None:
@@ -263,7 +273,8 @@ class User:
     def __repr__(self) -> str:
         return (
             f"User(sub={self.sub!r}, username={self.username!r}, "
-            f"groups={list(self.groups)!r}, issuer={self.issuer!r})"
+            f"groups={list(self.groups)!r}, issuer={self.issuer!r}"
+            + (", is_admin=True)" if self.is_admin else ")")
         )
 
 

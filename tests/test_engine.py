@@ -31,6 +31,7 @@ from cognito_auth_middleware.core.key_store import (
     UNKNOWN_KID_TTL,
 )
 from cognito_auth_middleware.core.keys import FetchFailure, FetchResult, KeyFetch, KeyResponse
+from cognito_auth_middleware.core.policy import Policy
 from cognito_auth_middleware.core.tokens import fingerprint
 from cognito_auth_middleware.exceptions import AuthenticationError
 from cognito_auth_middleware.testing import FakeIdentityProvider
@@ -460,6 +461,34 @@ def test_an_unlisted_user_is_refused_with_403(idp: FakeIdentityProvider) -> None
         endpoints.drive(_flow(engine, _pair(idp, groups=["staff"])))
     admitted = endpoints.drive(_flow(engine, _pair(idp, groups=["admins"], now=NOW + 1)))
     assert admitted.groups == ("admins",)
+
+
+def test_a_cached_decision_is_made_again_under_a_new_policy(idp: FakeIdentityProvider) -> None:
+    engine = Engine(_settings(idp, allowed_groups="staff"))
+    endpoints = Endpoints(idp)
+    pair = _pair(idp, groups=["staff"])
+    first = endpoints.drive(_flow(engine, pair))
+    assert engine.lookup(pair[0], pair[1], SUB, NOW) is first  # cached with the pair
+    engine.policy = Policy(allowed_groups=("finance",))
+    with pytest.raises(AccessDeniedError):
+        engine.lookup(pair[0], pair[1], SUB, NOW)
+    with pytest.raises(AccessDeniedError):
+        endpoints.drive(_flow(engine, pair))
+    engine.policy = Policy(allowed_groups=("staff",), admin_groups=("staff",))
+    admin = engine.lookup(pair[0], pair[1], SUB, NOW)
+    assert admin is not None
+    assert admin.is_admin
+    assert engine.lookup(pair[0], pair[1], SUB, NOW) is admin  # cached under this policy
+    assert endpoints.urls == [_url(idp, "alb"), _url(idp, "jwks")]  # no key fetched again
+
+
+def test_the_dev_mode_mock_user_meets_the_policy(idp: FakeIdentityProvider) -> None:
+    mock = User.create_mock(groups=["staff"])
+    engine = Engine(_settings(idp, dev_mode=True, allowed_groups="staff"), mock_user=mock)
+    assert Endpoints(idp).drive(engine.authenticate(None, None, None, NOW, "127.0.0.1")) is mock
+    engine.policy = Policy(allowed_groups=("finance",))
+    with pytest.raises(AccessDeniedError):
+        Endpoints(idp).drive(engine.authenticate(None, None, None, NOW, "127.0.0.1"))
 
 
 # --- failures, back-off and remembered refusals -----------------------------------------------

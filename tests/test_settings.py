@@ -72,6 +72,13 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "allowed_groups": ("admins,,staff", ("admins", "staff")),
     "allowed_users": ("ann@example.com", ("ann@example.com",)),
     "require_all": ("TRUE", True),
+    "required_groups": ("a, b", ("a", "b")),
+    "admin_groups": ("ops", ("ops",)),
+    "admin_users": ("Boss@Example.com,username:ann", ("Boss@Example.com", "username:ann")),
+    "config_path": (" ./auth-config.json\n", "./auth-config.json"),
+    "secret_name": ("my-app/auth-config", "my-app/auth-config"),
+    "parameter_name": ("/my-app/auth-config", "/my-app/auth-config"),
+    "policy_refresh": ("60", 60.0),
     "leeway": ("30", 30.0),
     "redirect_url": ("https://example.com/login?next=/", "https://example.com/login?next=/"),
     "key_fetch_timeout": ("2.5", 2.5),
@@ -186,8 +193,7 @@ def test_a_misspelt_keyword_is_refused_with_a_suggestion(
         pytest.param("COGNITO_AUTH_USER_POOL", "did you mean COGNITO_AUTH_USER_POOL_ID", id="typo"),
         pytest.param("COGNITO_AUTH_ALLOWED_GROUP", "COGNITO_AUTH_ALLOWED_GROUPS", id="singular"),
         pytest.param("COGNITO_AUTH_WHATEVER", "unknown environment variable", id="unknown"),
-        pytest.param("COGNITO_AUTH_SECRET_NAME", "Secrets Manager", id="old-secret"),
-        pytest.param("COGNITO_AUTH_CONFIG_PATH", "JSON file", id="old-config-file"),
+        pytest.param("COGNITO_AUTH_SECRETNAME", "COGNITO_AUTH_SECRET_NAME", id="no-underscore"),
     ],
 )
 def test_an_unknown_environment_variable_stops_start_up(name: str, message: str) -> None:
@@ -202,10 +208,92 @@ def test_other_variables_are_not_ours() -> None:
     assert Settings.load(environ=environ).alb_arn == (ARN,)
 
 
-def test_the_old_rule_sources_are_refused_even_with_keywords() -> None:
-    # Everything configured by keyword: the variable would still have been the app's rules.
-    with pytest.raises(ConfigurationError, match="would admit every user"):
-        Settings.load(environ={"COGNITO_AUTH_SECRET_NAME": "app/auth"}, alb_arn=ARN)
+def test_policy_defaults() -> None:
+    settings = Settings.load(environ={}, alb_arn=ARN)
+    assert (settings.config_path, settings.secret_name, settings.parameter_name) == (None,) * 3
+    assert settings.policy_refresh == 300
+    assert settings.required_groups == settings.admin_groups == settings.admin_users == ()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        pytest.param(
+            {"config_path": "a.json", "secret_name": "s"}, ["config_path", "secret_name"], id="2"
+        ),
+        pytest.param(
+            {"secret_name": "s", "parameter_name": "/p"},
+            ["secret_name", "parameter_name"],
+            id="aws-two",
+        ),
+        pytest.param(
+            {"config_path": "a.json", "allowed_groups": "x"},
+            ["config_path", "allowed_groups"],
+            id="file-and-inline",
+        ),
+        pytest.param(
+            {"secret_name": "s", "admin_users": "ann@example.com"},
+            ["secret_name", "admin_users"],
+            id="secret-and-admins",
+        ),
+        pytest.param(
+            {"parameter_name": "/p", "require_all": True},
+            ["parameter_name", "require_all"],
+            id="parameter-and-require-all",
+        ),
+        pytest.param(
+            {"config_path": "a.json", "required_groups": "r"},
+            ["config_path", "required_groups"],
+            id="file-and-required",
+        ),
+    ],
+)
+def test_the_policy_comes_from_one_source(options: dict[str, Any], named: list[str]) -> None:
+    with pytest.raises(ConfigurationError, match="must come from one source") as refused:
+        Settings.load(environ={}, alb_arn=ARN, **options)
+    for name in named:
+        assert f"{name} (COGNITO_AUTH_{name.upper()})" in str(refused.value)
+
+
+def test_two_sources_are_refused_from_the_environment_too() -> None:
+    environ = {
+        "COGNITO_AUTH_ALB_ARN": ARN,
+        "COGNITO_AUTH_CONFIG_PATH": "auth.json",
+        "COGNITO_AUTH_SECRET_NAME": "app/auth",
+    }
+    with pytest.raises(ConfigurationError, match="must come from one source"):
+        Settings.load(environ=environ)
+    # require_all=false and empty lists are no rules: one source is fine with them.
+    environ = {
+        "COGNITO_AUTH_ALB_ARN": ARN,
+        "COGNITO_AUTH_CONFIG_PATH": "auth.json",
+        "COGNITO_AUTH_REQUIRE_ALL": "false",
+        "COGNITO_AUTH_ALLOWED_GROUPS": " , ",
+    }
+    assert Settings.load(environ=environ).config_path == "auth.json"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        pytest.param("secret_name", "my secret", id="secret-space"),
+        pytest.param("secret_name", "app/auth\nx", id="secret-newline"),
+        pytest.param("secret_name", "café", id="secret-unicode"),
+        pytest.param("parameter_name", "/app/a b", id="parameter-space"),
+        pytest.param("parameter_name", "/app/auth=1", id="parameter-equals"),
+        pytest.param("config_path", "auth\x00.json", id="path-nul"),
+        pytest.param("config_path", "auth\n.json", id="path-newline"),
+    ],
+)
+def test_a_source_name_aws_could_not_hold_is_refused(option: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{option} .* has characters"):
+        Settings.load(environ={}, alb_arn=ARN, **{option: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["-1", "86401", "nan", "soon"])
+def test_policy_refresh_must_be_sane(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="policy_refresh"):
+        Settings.load(environ={"COGNITO_AUTH_POLICY_REFRESH": value}, alb_arn=ARN)
 
 
 def test_ready_settings_and_keywords_together_are_refused() -> None:

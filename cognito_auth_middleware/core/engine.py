@@ -40,7 +40,7 @@ from .claims import (
 from .dev_mode import is_loopback
 from .key_store import KeyStore
 from .keys import FetchResult, KeyFetch
-from .policy import authorize
+from .policy import Policy
 from .tokens import ParsedToken, fingerprint, parse_token
 
 __all__ = ["MAX_VERIFIED_TOKENS", "Engine", "Flow", "Pending"]
@@ -99,7 +99,13 @@ class Engine:
         self._leeway = settings.leeway
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
-        self._users: BoundedCache[tuple[str, str], User] = BoundedCache(MAX_VERIFIED_TOKENS)
+        # Each user with the policy that admitted them: a decision is reused only while that
+        # very policy is in force, so a reload that removes a user refuses their next request.
+        self._users: BoundedCache[tuple[str, str], tuple[Policy, User]] = BoundedCache(
+            MAX_VERIFIED_TOKENS
+        )
+        #: The authorisation policy in force; a reload replaces it whole (one assignment).
+        self.policy = Policy.from_settings(settings)
         self._mock_user = mock_user if settings.dev_mode else None
         if not settings.alb_arn:
             logger.warning(
@@ -177,7 +183,8 @@ class Engine:
                 and not access_token
                 and is_loopback(client_host)
             ):
-                return self._mock_user
+                # The mock user meets the policy too, so its groups try the rules out locally.
+                return self.policy.decide(self._mock_user)
             if not oidc_data:
                 raise MissingTokenError("the x-amzn-oidc-data header is missing")
             if not access_token:
@@ -250,9 +257,10 @@ class Engine:
         if identity is not None and identity != alb.sub:
             raise InvalidTokenError("the x-amzn-oidc-identity header does not match the token")
         pair = (oidc_data, access_token)
-        user = self._users.get(pair)
-        if user is None:
-            user = User.from_claims(alb.claims, access.claims)
-            authorize(user, self.settings)
-            self._users.put(pair, user)
+        policy = self.policy
+        decided = self._users.get(pair)
+        if decided is not None and decided[0] is policy:
+            return decided[1]
+        user = policy.decide(User.from_claims(alb.claims, access.claims))
+        self._users.put(pair, (policy, user))
         return user

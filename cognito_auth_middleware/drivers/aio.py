@@ -53,6 +53,7 @@ class AsyncVerifier(DriverBase):
         self._client_options = client_options(self._timeout)
         self._transport = transport
         self._inflight: dict[str, asyncio.Task[FetchResult]] = {}
+        self._reloads: set[asyncio.Task[bool]] = set()  # held, so that they are not collected
 
     async def authenticate(
         self,
@@ -70,6 +71,13 @@ class AsyncVerifier(DriverBase):
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
         now = self._clock()
+        if now >= self.policies.due_at and self.policies.claim():
+            # Re-read in the background (a task running the blocking read in a thread): this
+            # request is decided by the policy in force, and the event loop never waits.
+            loop = asyncio.get_running_loop()
+            reload = loop.create_task(asyncio.to_thread(self.policies.reload))
+            self._reloads.add(reload)
+            reload.add_done_callback(self._reloads.discard)
         user = self.engine.lookup(oidc_data, access_token, identity, now)
         if user is not None:
             return user

@@ -26,6 +26,7 @@ from cognito_auth_middleware.exceptions import ConfigurationError
 from cognito_auth_middleware.settings import Settings, SettingsOptions
 
 from .dev_user import load_mock_user
+from .policy import PolicyReloader
 
 __all__ = [
     "BodyCollector",
@@ -59,6 +60,8 @@ class DriverBase:
         self.engine = Engine(self.settings, mock_user=load_mock_user(self.settings))
         self._clock = clock
         self._timeout = self.settings.key_fetch_timeout
+        #: Loads the policy from its source (now: a failure stops the app) and re-reads it.
+        self.policies = PolicyReloader(self.settings, self.engine, clock)
 
 
 D = TypeVar("D", bound=DriverBase)

@@ -103,6 +103,9 @@ class Verifier(DriverBase):
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
         now = self._clock()
+        if now >= self.policies.due_at and self.policies.claim():
+            # Re-read in the background: this request is decided by the policy in force.
+            threading.Thread(target=self.policies.reload, name="policy reload", daemon=True).start()
         user = self.engine.lookup(oidc_data, access_token, identity, now)
         if user is not None:
             return user
