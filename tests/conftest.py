@@ -66,3 +66,21 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    """An AWS-compatible API server (moto's) on 127.0.0.1, for the whole session."""
+    from tests.aws import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def aws(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3's standard environment pointed at the loopback AWS server; its URL."""
+    from tests.aws import point_boto3_at
+
+    point_boto3_at(aws_endpoint, monkeypatch)
+    return aws_endpoint
