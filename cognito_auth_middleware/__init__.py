@@ -5,6 +5,7 @@ Re-exports the public API; see the README for the trust chain and configuration.
 
 from .asgi import CognitoAuthMiddleware
 from .drivers.aio import AsyncVerifier
+from .drivers.policy import reload_policy
 from .drivers.sync import Verifier
 from .exceptions import (
     AccessDeniedError,
@@ -34,6 +35,7 @@ __all__ = [
     "User",
     "Verifier",
     "get_user",
+    "reload_policy",
 ]
 
 __version__ = "0.1.0"

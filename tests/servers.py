@@ -20,6 +20,9 @@ def bind_loopback() -> socket.socket:
     """A listening-ready socket on a free port of 127.0.0.1 (know the port before serving)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Inherited by accepted connections: without it, Nagle's algorithm and the client's delayed
+    # ACK hold each response ~40 ms (uvicorn sets it only on sockets it binds itself).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
 

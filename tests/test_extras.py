@@ -28,7 +28,9 @@ EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
 FRAMEWORKS = ("fastapi", "flask", "dash", "gradio", "streamlit")
 USER_FACING = (*FRAMEWORKS, "aws", "emulator")
 # Import names that differ from the name of the distribution that provides them.
-DISTRIBUTION_OF = {"jose": "python-jose"}
+# botocore is boto3's own core, always installed with it (its Config is boto3's documented way
+# to set timeouts), so boto3 stands for it.
+DISTRIBUTION_OF = {"jose": "python-jose", "botocore": "boto3"}
 
 # The code each extra is for: package modules (by path) and README recipes (by heading prefix).
 SOURCES: dict[str, list[str]] = {
@@ -37,6 +39,8 @@ SOURCES: dict[str, list[str]] = {
     "dash": ["### Dash"],
     "gradio": ["integrations/gradio.py", "### Gradio"],
     "streamlit": ["integrations/streamlit.py", "### Streamlit"],
+    # The Secrets Manager and SSM policy sources (botocore comes with boto3).
+    "aws": ["drivers/policy.py"],
     # `cognito-auth-middleware emulate`, and `./dev demo`, which installs this extra.
     "emulator": ["tools/emulator.py", "tools/demo.py"],
 }

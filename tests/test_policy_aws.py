@@ -30,8 +30,8 @@ from cognito_auth_middleware import (
     ConfigurationError,
     User,
     Verifier,
+    reload_policy,
 )
-from cognito_auth_middleware.drivers.policy import reload_policy
 from cognito_auth_middleware.settings import SettingsOptions
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 from tests.aws import REGION, client

@@ -27,8 +27,8 @@ from cognito_auth_middleware import (
     ConfigurationError,
     User,
     Verifier,
+    reload_policy,
 )
-from cognito_auth_middleware.drivers.policy import reload_policy
 from cognito_auth_middleware.testing import FakeIdentityProvider
 from tests.conftest import Clock
 

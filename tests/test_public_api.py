@@ -42,6 +42,7 @@ def test_all_lists_the_public_api() -> None:
         "User",
         "Verifier",
         "get_user",
+        "reload_policy",
     ]
     for name in cognito_auth_middleware.__all__:
         assert getattr(cognito_auth_middleware, name) is not None

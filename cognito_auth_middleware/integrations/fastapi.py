@@ -41,7 +41,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides fastapi
     raise ImportError(
         "cognito_auth_middleware.integrations.fastapi needs FastAPI: pip install fastapi "
-        "(or pip install 'cognito-auth-middleware[integrations]')"
+        "(or pip install 'cognito-auth-middleware[fastapi]')"
     ) from exc
 
 from cognito_auth_middleware.core.dev_mode import local_client_asgi

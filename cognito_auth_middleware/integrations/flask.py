@@ -40,7 +40,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides flask
     raise ImportError(
         "cognito_auth_middleware.integrations.flask needs Flask: pip install flask "
-        "(or pip install 'cognito-auth-middleware[integrations]')"
+        "(or pip install 'cognito-auth-middleware[flask]')"
     ) from exc
 
 from cognito_auth_middleware.core.dev_mode import local_client_environ

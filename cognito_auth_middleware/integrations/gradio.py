@@ -26,7 +26,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides gradio
     raise ImportError(
         "cognito_auth_middleware.integrations.gradio needs Gradio: pip install gradio "
-        "(or pip install 'cognito-auth-middleware[integrations]')"
+        "(or pip install 'cognito-auth-middleware[gradio]')"
     ) from exc
 
 from cognito_auth_middleware.exceptions import MissingTokenError

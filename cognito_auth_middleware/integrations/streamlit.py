@@ -31,7 +31,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides streamlit
     raise ImportError(
         "cognito_auth_middleware.integrations.streamlit needs Streamlit: pip install streamlit "
-        "(or pip install 'cognito-auth-middleware[integrations]')"
+        "(or pip install 'cognito-auth-middleware[streamlit]')"
     ) from exc
 
 from cognito_auth_middleware.core.headers import (
