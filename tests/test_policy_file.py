@@ -210,11 +210,7 @@ def test_policy_refresh_zero_reads_the_file_once(
 def test_a_request_during_a_reload_is_decided_by_the_policy_in_force(
     options: dict[str, Any], idp: FakeIdentityProvider, tmp_path: Path, clock: Clock
 ) -> None:
-    # A named pipe is a real file whose read blocks until someone writes: a slow source.
-    fifo = tmp_path / "auth-config.fifo"
-    os.mkfifo(fifo)
-    feed = threading.Thread(target=write_fifo, args=(fifo, {"allowed_groups": ["staff"]}))
-    feed.start()
+    fifo, feed = piped(tmp_path / "auth-config.fifo", {"allowed_groups": ["staff"]})
     verifier = Verifier(clock=clock, config_path=str(fifo), policy_refresh=REFRESH, **options)
     feed.join()
     staff = idp.headers(groups=["staff"])
@@ -235,6 +231,15 @@ def test_a_request_during_a_reload_is_decided_by_the_policy_in_force(
 def write_fifo(fifo: Path, document: object) -> None:
     with open(fifo, "w") as pipe:
         pipe.write(json.dumps(document))
+
+
+def piped(fifo: Path, first: object) -> tuple[Path, threading.Thread]:
+    """A named pipe as the policy file: a real file whose read blocks until someone writes,
+    the slowest of sources. The returned thread feeds ``first`` to the start-up read."""
+    os.mkfifo(fifo)
+    feed = threading.Thread(target=write_fifo, args=(fifo, first))
+    feed.start()
+    return fifo, feed
 
 
 @pytest.mark.parametrize(
@@ -283,10 +288,7 @@ def test_a_policy_that_cannot_be_loaded_stops_the_app_naming_the_file(
 def test_the_async_verifier_reloads_in_a_task_without_blocking_the_loop(
     options: dict[str, Any], idp: FakeIdentityProvider, tmp_path: Path, clock: Clock
 ) -> None:
-    fifo = tmp_path / "auth-config.fifo"
-    os.mkfifo(fifo)
-    feed = threading.Thread(target=write_fifo, args=(fifo, {"allowed_groups": ["staff"]}))
-    feed.start()
+    fifo, feed = piped(tmp_path / "auth-config.fifo", {"allowed_groups": ["staff"]})
     verifier = AsyncVerifier(clock=clock, config_path=str(fifo), policy_refresh=REFRESH, **options)
     feed.join()
     staff = idp.headers(groups=["staff"])

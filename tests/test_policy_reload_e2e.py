@@ -9,8 +9,6 @@ from "waited", and "applied at the next interval" from "never applied".
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -30,7 +28,7 @@ from cognito_auth_middleware import CognitoAuthMiddleware, CognitoAuthWSGIMiddle
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 from tests.servers import serve
 from tests.test_e2e_wsgi_server import serving
-from tests.test_policy_file import write, write_fifo
+from tests.test_policy_file import piped, write, write_fifo
 
 REFRESH = 0.2
 
@@ -112,9 +110,7 @@ def test_a_change_on_disk_applies_within_the_refresh(
 def test_requests_during_a_slow_reload_are_served_at_once_by_the_old_policy(
     environment: Path, idp: FakeIdentityProvider, server: str
 ) -> None:
-    os.mkfifo(environment)  # a read blocks until the test writes: the slowest of sources
-    feeder = threading.Thread(target=write_fifo, args=(environment, {"allowed_groups": ["staff"]}))
-    feeder.start()
+    _, feeder = piped(environment, {"allowed_groups": ["staff"]})
     staff = idp.headers(groups=["staff"])
     with SERVERS[server]() as address, httpx.Client(base_url=f"http://{address}") as http:
         try:
