@@ -296,8 +296,11 @@ def test_require_all_with_groups_alone_warns_that_it_does_nothing(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"):
         _policy(groups="a,b", require_all=True)
-    assert "require_all has no effect with allowed_groups alone" in caplog.text
-    assert "required_groups" in caplog.text
+    assert caplog.messages == [
+        "require_all has no effect with allowed_groups alone: it means every configured rule "
+        "must pass (groups AND users), as in cognito-auth; to require membership of every group, "
+        "set required_groups (COGNITO_AUTH_REQUIRED_GROUPS)"
+    ]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"):
         _policy(groups="a,b", users="ann", require_all=True)
@@ -416,8 +419,46 @@ def test_a_bad_document_is_refused_with_its_source_and_reason(
 
 
 def test_the_size_cap_is_on_the_document_not_its_content() -> None:
-    padding = " " * (MAX_DOCUMENT_BYTES - 40)
-    assert Policy.from_json('{"allowed_groups": ["a"]}' + padding, "doc").allowed_groups == ("a",)
+    document = '{"allowed_groups": ["a"]}'
+    padded = document + " " * (MAX_DOCUMENT_BYTES - len(document))
+    assert Policy.from_json(padded, "doc").allowed_groups == ("a",)  # exactly the cap
+    with pytest.raises(ConfigurationError, match=f"larger than {MAX_DOCUMENT_BYTES} bytes"):
+        Policy.from_json(padded + " ", "doc")
+
+
+def test_a_null_value_reads_as_absent_and_the_keys_after_it_still_count() -> None:
+    policy = Policy.from_json(
+        '{"admin_groups": null, "_c": 1, "allowed_users": ["ann"], "allowed_groups": ["a"]}',
+        "doc",
+    )
+    assert (policy.admin_groups, policy.allowed_users, policy.allowed_groups) == (
+        (),
+        ("ann",),
+        ("a",),
+    )
+
+
+def test_the_messages_in_full() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Policy.from_json("{}", "doc")
+    assert str(caught.value) == (
+        "the authorisation policy in doc is invalid: it names no rule (allowed_groups, "
+        "allowed_users or required_groups); to admit every signed-in user, configure no policy "
+        "source"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        Policy.from_json('{"allowed_groups": ["a"], "x": 1}', "doc")
+    assert str(caught.value) == (
+        "the authorisation policy in doc is invalid: unknown key 'x' (known: allowed_groups, "
+        "allowed_users, require_all, required_groups, admin_groups, admin_users; keys starting "
+        "with '_' are comments)"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        Policy.from_json("{", "doc")
+    assert str(caught.value) == (
+        "the authorisation policy in doc is invalid: not JSON (JSONDecodeError: Expecting "
+        "property name enclosed in double quotes: line 1 column 2 (char 1))"
+    )
 
 
 @pytest.mark.parametrize(
