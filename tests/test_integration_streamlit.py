@@ -46,7 +46,20 @@ SCRIPT = textwrap.dedent(
     from cognito_auth_middleware.exceptions import AuthenticationError
     from cognito_auth_middleware.integrations.streamlit import get_user, require_user
 
-    if st.query_params.get("mode") == "raw":
+    if st.query_params.get("mode") == "compat":
+        # The cognito-auth library's documented usage, through the compat module.
+        import warnings
+        from cognito_auth_middleware.integrations.compat import Authoriser, StreamlitAuth
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rules = Authoriser.from_lists(allowed_groups=["analysts"], admin_groups=["ops"])
+            auth = StreamlitAuth(authoriser=rules)
+            user = auth.get_auth_user()
+            st.text(f"compat {user.email} admin={user.is_admin}")
+        for warning in caught:
+            st.text(f"{warning.category.__name__}: {warning.message}")
+    elif st.query_params.get("mode") == "raw":
         try:
             user = get_user()
         except AuthenticationError as exc:
@@ -173,6 +186,23 @@ def test_require_user_shows_the_tables_message_and_stops(
     rendered = run_script(client, headers)
     assert rendered.errors == [message]
     assert rendered.markdown == []  # st.stop(): nothing after require_user() ran
+
+
+def test_the_compat_streamlit_auth_as_documented(
+    client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    headers = idp.headers(sub=ALICE_SUB, email=ALICE_EMAIL, groups=["analysts"])
+    rendered = run_script(client, headers, query="mode=compat")
+    assert rendered.text[0] == f"compat {ALICE_EMAIL} admin=False"
+    assert "DeprecationWarning: StreamlitAuth().get_auth_user() is deprecated: use " in (
+        "\n".join(rendered.text)
+    )
+    assert "integrations.streamlit.require_user()" in "\n".join(rendered.text)
+    ops = run_script(client, idp.headers(groups=["ops"]), query="mode=compat")
+    assert ops.text[0].endswith("admin=True")
+    refused = run_script(client, idp.headers(groups=["other"]), query="mode=compat")
+    assert refused.text == []  # the script stopped at get_auth_user()
+    assert len(refused.errors) == 1
 
 
 def test_import_without_streamlit_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "PolicyReloader",
     "PolicySource",
     "SecretSource",
+    "load_policy",
     "reload_policy",
     "source_for",
 ]
@@ -166,6 +167,22 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
+def load_policy(source: PolicySource) -> Policy:
+    """Read and validate the policy in ``source`` once.
+
+    Raises:
+        ConfigurationError: it cannot be read (the reason from the file system or AWS), or
+            holds an invalid policy; the message names the source.
+    """
+    try:
+        text = source.read()
+    except Exception as exc:  # noqa: BLE001 (the source's boundary: any failure is reported)
+        raise ConfigurationError(
+            f"cannot read the authorisation policy from {source.description}: {_reason(exc)}"
+        ) from None
+    return Policy.from_json(text, source.description)
+
+
 _reloaders: weakref.WeakSet[PolicyReloader] = weakref.WeakSet()
 
 
@@ -206,14 +223,7 @@ class PolicyReloader:
 
     def _load(self) -> Policy:
         assert self.source is not None
-        try:
-            text = self.source.read()
-        except Exception as exc:  # noqa: BLE001 (the source's boundary: any failure is reported)
-            raise ConfigurationError(
-                f"cannot read the authorisation policy from {self.source.description}: "
-                + _reason(exc)
-            ) from None
-        return Policy.from_json(text, self.source.description)
+        return load_policy(self.source)
 
     def claim(self) -> bool:
         """Whether the caller should start the re-read that is due (one caller at a time)."""

@@ -164,7 +164,12 @@ class CognitoAuth:
         self.verifier = verifier_for(Verifier, settings, verifier, options)
         self.settings = self.verifier.settings
 
-    def _user(self) -> User:
+    def user(self) -> User:
+        """The verified user of the current request: the middleware's, or verified here.
+
+        Raises:
+            AuthenticationError: one of its subclasses, as documented in ``exceptions``.
+        """
         environ = request.environ
         user = get_user(environ)
         if user is None:
@@ -180,7 +185,7 @@ class CognitoAuth:
 
     def login_required(self, view: Callable[P, R]) -> Callable[P, R | Response]:
         """Decorator: run ``view`` only for a verified user; otherwise answer the refusal."""
-        return _guard(view, self._user, self.settings.redirect_url)
+        return _guard(view, self.user, self.settings.redirect_url)
 
     def groups_required(
         self, *groups: str, require_all: bool = False
@@ -193,6 +198,6 @@ class CognitoAuth:
         check = group_check(groups, require_all)
 
         def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
-            return _guard(view, lambda: check(self._user()), self.settings.redirect_url)
+            return _guard(view, lambda: check(self.user()), self.settings.redirect_url)
 
         return decorator

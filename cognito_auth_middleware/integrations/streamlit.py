@@ -99,17 +99,20 @@ def get_user(*, verifier: Verifier | None = None) -> User:
     return (verifier or _shared_verifier()).authenticate(oidc_data, access_token, identity)
 
 
-def require_user() -> User:
+def require_user(*, verifier: Verifier | None = None) -> User:
     """The verified user; otherwise show why with ``st.error`` and stop the script.
 
     The message shown is the one the middlewares send to clients (from the package's table):
     what the user can act on, without the configuration details the log line carries.
 
+    Args:
+        verifier: As for :func:`get_user`.
+
     Example:
         >>> user = require_user()                                   # doctest: +SKIP
     """
     try:
-        return get_user()
+        return get_user(verifier=verifier)
     except AuthenticationError as exc:
         refusal = error_response(exc)
         st.error(json.loads(refusal.body)["message"])
