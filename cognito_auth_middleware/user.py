@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -188,35 +189,59 @@ class User:
     @classmethod
     def create_mock(
         cls,
-        *,
         email: str = "dev@example.com",
-        sub: str = "00000000-0000-4000-8000-000000000000",
         username: str = "dev",
-        name: str | None = "Dev User",
+        sub: str = "00000000-0000-4000-8000-000000000000",
+        groups: list[str] | tuple[str, ...] = (),
+        email_verified: bool = True,
+        name: str | None = None,
         given_name: str | None = "Dev",
         family_name: str | None = "User",
-        groups: list[str] | tuple[str, ...] = (),
+        region: str | None = None,
+        **extra_claims: Any,
     ) -> User:
         """A user that no token vouches for: for unit tests and dev mode only.
 
-        Its ``issuer`` is ``"mock"`` and it never expires.
+        The parameters are those of ``cognito-auth``'s ``User.create_mock``, in its order.
+        ``name`` defaults to ``given_name`` and ``family_name`` joined. ``extra_claims`` are
+        added to both claim sets (``oidc_claims`` and ``access_claims``), as there; ``iss``
+        and ``cognito:groups`` are refused (use ``groups``), so that the mock stays marked:
+        its ``issuer`` is ``"mock"``, whatever ``region`` says, and it never expires unless
+        an ``exp`` claim is given. ``region`` has no effect and warns (DeprecationWarning).
+
+        Raises:
+            ValueError: a field has the wrong type, or ``sub`` is empty.
 
         Example:
             >>> User.create_mock(email="alice@example.com", groups=["admins"]).is_in("admins")
             True
         """
+        if region is not None:
+            warnings.warn(
+                "User.create_mock(region=...) has no effect: a mock user's issuer is always "
+                "'mock', so that it is never taken for a verified one",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         if not isinstance(groups, list | tuple) or not all(isinstance(g, str) for g in groups):
             raise ValueError("groups must be a list of strings")
-        oidc = {
-            "sub": sub,
-            "email": email,
-            "email_verified": True,
-            "username": username,
-            "name": name,
-            "given_name": given_name,
-            "family_name": family_name,
-        }
-        access = {"sub": sub, "username": username, "cognito:groups": list(groups), "iss": "mock"}
+        if not isinstance(sub, str) or not sub:
+            raise ValueError("sub must be a non-empty string")
+        if not isinstance(email_verified, bool):
+            raise ValueError("email_verified must be true or false")
+        if name is None:
+            name = " ".join(part for part in (given_name, family_name) if part) or None
+        display = {"email": email, "username": username, "name": name}
+        display |= {"given_name": given_name, "family_name": family_name}
+        for field_name, value in display.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{field_name} must be a string")
+        reserved = sorted({"iss", "cognito:groups"} & set(extra_claims))
+        if reserved:
+            raise ValueError(f"claim(s) {', '.join(reserved)} cannot be set on a mock user")
+        oidc = {"sub": sub, "email_verified": email_verified} | display | extra_claims
+        access = {"sub": sub, "username": username} | extra_claims
+        access |= {"cognito:groups": list(groups), "iss": "mock"}
         return cls.from_claims({k: v for k, v in oidc.items() if v is not None}, access)
 
     def _as_admin(self) -> User:

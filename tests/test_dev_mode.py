@@ -118,6 +118,10 @@ def test_mock_user_from_file_and_from_named_config(
         pytest.param("[1]", "JSON object", id="not-object"),
         pytest.param('{"colour": "blue"}', "unknown field", id="unknown-field"),
         pytest.param('{"groups": "admins"}', "groups", id="groups-string"),
+        pytest.param('{"email": 5}', "email must be a string", id="email-number"),
+        pytest.param('{"email_verified": "yes"}', "email_verified", id="verified-string"),
+        pytest.param('{"sub": ""}', "sub must be", id="empty-sub"),
+        pytest.param('{"iss": "x"}', "unknown field", id="claim-not-a-field"),
     ],
 )
 def test_bad_mock_user_config_fails_at_start_up(
@@ -267,6 +271,95 @@ def test_werkzeug_proxy_fix_gives_no_mock_user(dev_options: dict[str, Any]) -> N
 )
 def test_is_loopback(host: str | None, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+# The shape of cognito-auth's dev-mock-user.example.json: "_"-prefixed comment keys holding
+# strings, a list and an object, beside the user's fields.
+COGNITO_AUTH_MOCK_USER_FILE = """{
+  "_comment": "development only",
+  "_usage": ["copy to dev-mock-user.json", "set COGNITO_AUTH_DEV_MODE=true"],
+  "email": "developer@example.com",
+  "sub": "12345678-1234-1234-1234-123456789abc",
+  "username": "12345678-1234-1234-1234-123456789abc",
+  "name": "Dev Person",
+  "given_name": "Dev",
+  "family_name": "Person",
+  "groups": ["developers", "users"],
+  "_field_descriptions": {"email": "the mock user's email address"}
+}"""
+
+
+def test_a_cognito_auth_mock_user_file_is_read_as_it_is(
+    dev_options: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "dev-mock-user.json"
+    path.write_text(COGNITO_AUTH_MOCK_USER_FILE)
+    with TestClient(asgi_app(**dev_options), base_url=LOCAL_URL, client=LOCAL) as http:
+        assert http.get("/").json() == {
+            "sub": "12345678-1234-1234-1234-123456789abc",
+            "email": "developer@example.com",
+            "groups": ["developers", "users"],
+        }
+
+
+def test_an_unverified_mock_email_does_not_pass_allowed_users(
+    dev_options: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "mock.json"
+    options = dev_options | {"dev_config": str(path), "allowed_users": ["ann@example.com"]}
+    for verified, status in ((True, 200), (False, 403)):
+        path.write_text(json.dumps({"email": "ann@example.com", "email_verified": verified}))
+        with TestClient(asgi_app(**options), base_url=LOCAL_URL, client=LOCAL) as http:
+            assert http.get("/").status_code == status
+
+
+def test_create_mock_takes_cognito_auths_arguments_in_its_order() -> None:
+    user = User.create_mock("eve@example.org", "eve", "sub-eve", ["staff"], False)
+    assert (user.email, user.username, user.sub, user.groups) == (
+        "eve@example.org",
+        "eve",
+        "sub-eve",
+        ("staff",),
+    )
+    assert user.email_verified is False
+    assert User.create_mock(given_name="Ann", family_name="Lee").name == "Ann Lee"
+    assert User.create_mock(given_name="Ann", family_name=None).name == "Ann"
+
+
+def test_create_mock_adds_extra_claims_to_both_claim_sets() -> None:
+    extra: dict[str, Any] = {"custom:team": "alpha"}
+    user = User.create_mock(department="data", **extra)
+    for claims in (user.oidc_claims, user.access_claims):
+        assert (claims["department"], claims["custom:team"]) == ("data", "alpha")
+    assert User.create_mock(exp=1_700_000_000).exp == 1_700_000_000
+
+
+@pytest.mark.parametrize("claim", ["iss", "cognito:groups"])
+def test_create_mock_keeps_the_mock_marked(claim: str) -> None:
+    with pytest.raises(ValueError, match="cannot be set on a mock user"):
+        extra: dict[str, Any] = {claim: "x"}
+        User.create_mock(**extra)
+
+
+def test_create_mock_region_has_no_effect_and_says_so() -> None:
+    with pytest.warns(DeprecationWarning, match="no effect"):
+        user = User.create_mock(region="eu-west-2")
+    assert user.issuer == "mock"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param({"email": 5}, "email must be a string", id="email"),
+        pytest.param({"name": ["x"]}, "name must be a string", id="name"),
+        pytest.param({"sub": None}, "sub must be", id="sub-none"),
+        pytest.param({"email_verified": "true"}, "email_verified", id="verified-str"),
+        pytest.param({"groups": "admins"}, "groups", id="groups-str"),
+    ],
+)
+def test_create_mock_refuses_wrong_types(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        User.create_mock(**fields)
 
 
 def test_create_mock_builds_a_complete_user() -> None:

@@ -22,7 +22,16 @@ __all__ = ["DEFAULT_DEV_CONFIG", "load_mock_user"]
 logger = logging.getLogger("cognito_auth_middleware")
 
 DEFAULT_DEV_CONFIG = "dev-mock-user.json"
-_FIELDS = ("email", "sub", "username", "name", "given_name", "family_name", "groups")
+_FIELDS = (
+    "email",
+    "email_verified",
+    "sub",
+    "username",
+    "name",
+    "given_name",
+    "family_name",
+    "groups",
+)
 
 
 def _read_config(settings: Settings) -> dict[str, Any]:
@@ -37,6 +46,8 @@ def _read_config(settings: Settings) -> dict[str, Any]:
         raise ConfigurationError(f"dev mock user file {path} is not readable JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ConfigurationError(f"dev mock user file {path} must hold a JSON object")
+    # Keys starting with "_" are comments, as in cognito-auth's dev-mock-user.example.json.
+    document = {key: value for key, value in document.items() if not key.startswith("_")}
     unknown = sorted(set(document) - set(_FIELDS))
     if unknown:
         raise ConfigurationError(
