@@ -336,8 +336,8 @@ def test_create_mock_adds_extra_claims_to_both_claim_sets() -> None:
 
 @pytest.mark.parametrize("claim", ["iss", "cognito:groups"])
 def test_create_mock_keeps_the_mock_marked(claim: str) -> None:
+    extra: dict[str, Any] = {claim: "x"}
     with pytest.raises(ValueError, match="cannot be set on a mock user"):
-        extra: dict[str, Any] = {claim: "x"}
         User.create_mock(**extra)
 
 

@@ -143,9 +143,12 @@ def test_relative_imports_resolve_inside_the_package(tmp_path: Path) -> None:
     assert found == [(f"{NAME}.core.claims", False), (f"{NAME}.core.tokens", False)]
 
 
+DOCS = ("README.md", "SECURITY.md", "MIGRATING.md")
+
+
 def documented_imports() -> list[tuple[str, str]]:
-    """``(module, name)`` for every import from the package in the README's code blocks."""
-    text = (ROOT / "README.md").read_text()
+    """``(module, name)`` for every import from the package in the docs' code blocks."""
+    text = "\n".join((ROOT / doc).read_text() for doc in DOCS)
     found = []
     for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
         for node in ast.walk(ast.parse(block)):
@@ -157,9 +160,9 @@ def documented_imports() -> list[tuple[str, str]]:
 
 
 def documented_dotted_names() -> list[str]:
-    """Every ``cognito_auth_middleware.x.y`` the README and SECURITY.md name in backticks."""
+    """Every ``cognito_auth_middleware.x.y`` the docs name in backticks."""
     found: set[str] = set()
-    for doc in ("README.md", "SECURITY.md"):
+    for doc in DOCS:
         for name in re.findall(rf"`({NAME}(?:\.\w+)+)", (ROOT / doc).read_text()):
             found.add(name)
     return sorted(found)
