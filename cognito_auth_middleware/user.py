@@ -244,10 +244,12 @@ class User:
         access |= {"cognito:groups": list(groups), "iss": "mock"}
         return cls.from_claims({k: v for k, v in oidc.items() if v is not None}, access)
 
-    def _as_admin(self) -> User:
-        """A copy marked as an admin of the app: only the authorisation policy calls this."""
+    def _with_admin(self, is_admin: bool) -> User:
+        """This user with ``is_admin`` set as given: only the authorisation policy calls this."""
+        if self.is_admin is is_admin:
+            return self
         user = User.__new__(User)
-        _fill(user, {name: getattr(self, name) for name in _FIELD_NAMES} | {"is_admin": True})
+        _fill(user, {name: getattr(self, name) for name in _FIELD_NAMES} | {"is_admin": is_admin})
         return user
 
     @property

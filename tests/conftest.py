@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterator
@@ -84,3 +85,14 @@ def aws(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
     point_boto3_at(aws_endpoint, monkeypatch)
     return aws_endpoint
+
+
+@pytest.fixture
+def only_live_policies() -> None:
+    """For tests of ``reload_policy()``, which re-reads every policy source of the process.
+
+    Verifiers that earlier tests dropped (some holding sources those tests broke on purpose)
+    may live on until the garbage collector runs; collect them, so that only this test's
+    sources are re-read.
+    """
+    gc.collect()

@@ -96,6 +96,7 @@ def test_authoriser_from_lists_has_the_library_meaning(
         assert authoriser.is_authorised(user) is authorised
 
 
+@pytest.mark.usefixtures("only_live_policies")
 def test_authoriser_from_config_reads_the_file_the_environment_names(
     environment: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 from cognito_auth_middleware.core.dev_mode import (
     is_loopback,
     is_loopback_host,
+    local_client,
     local_client_asgi,
     local_client_environ,
 )
@@ -136,3 +137,27 @@ def test_a_wsgi_request_is_local_only_without_forwarding_and_with_a_local_host(
     environ: dict[str, Any], client: str | None
 ) -> None:
     assert local_client_environ(environ) == client
+
+
+@pytest.mark.parametrize(
+    ("headers", "client", "expected"),
+    [
+        pytest.param({"host": "localhost:8501"}, "127.0.0.1", "127.0.0.1", id="local"),
+        pytest.param({"host": "localhost"}, "10.0.0.5", "10.0.0.5", id="address-left-to-engine"),
+        pytest.param({"host": "app.example.com"}, "127.0.0.1", None, id="public-host"),
+        pytest.param({}, "127.0.0.1", None, id="no-host"),
+        pytest.param(
+            {"host": "localhost", "x-forwarded-for": "1.2.3.4"}, "127.0.0.1", None, id="xff"
+        ),
+        pytest.param({"host": "localhost", "forwarded": "for=x"}, "127.0.0.1", None, id="fwd"),
+        pytest.param({"host": "localhost", "x-real-ip": "x"}, "127.0.0.1", None, id="real-ip"),
+        pytest.param(
+            {"host": "localhost", "x-forwarded-host": "a.example"}, "127.0.0.1", None, id="xfh"
+        ),
+        pytest.param({"host": "localhost", "x-forwarded-for": ""}, "::1", None, id="empty-xff"),
+    ],
+)
+def test_a_request_by_its_headers_is_local_only_without_forwarding(
+    headers: dict[str, str], client: str, expected: str | None
+) -> None:
+    assert local_client(headers, client) == expected

@@ -249,6 +249,17 @@ def test_an_admin_is_a_copy_and_the_rest_is_the_same_user() -> None:
     assert _policy(groups="staff").decide(member) is member
 
 
+def test_a_user_decided_before_is_decided_afresh_by_the_next_policy() -> None:
+    """A Streamlit session keeps its user across reloads: the mark is the policy's of the day."""
+    admin = _policy(groups="ops", admin_groups="ops").decide(_user(groups=("ops",)))
+    assert _policy(groups="ops", admin_groups="ops").decide(admin) is admin
+    demoted = _policy(groups="ops").decide(admin)
+    assert demoted.is_admin is False
+    assert (demoted.sub, demoted.groups) == (admin.sub, admin.groups)
+    with pytest.raises(AccessDeniedError):
+        _policy(groups="staff").decide(admin)
+
+
 @pytest.mark.parametrize(
     ("rules", "message"),
     [

@@ -482,6 +482,18 @@ def test_a_cached_decision_is_made_again_under_a_new_policy(idp: FakeIdentityPro
     assert endpoints.urls == [_url(idp, "alb"), _url(idp, "jwks")]  # no key fetched again
 
 
+def test_a_session_lasts_until_its_end_under_the_policy_in_force(engine: Engine) -> None:
+    user = User.create_mock(groups=["staff"])
+    assert engine.resume(user, NOW, NOW) is user  # the last valid moment, inclusive
+    with pytest.raises(ExpiredTokenError, match="session's access token has expired"):
+        engine.resume(user, NOW, NOW + 0.001)
+    engine.policy = Policy(allowed_groups=("finance",))
+    with pytest.raises(AccessDeniedError):
+        engine.resume(user, NOW, NOW)
+    engine.policy = Policy(allowed_groups=("finance",), admin_groups=("staff",))
+    assert engine.resume(user, NOW, NOW).is_admin
+
+
 def test_the_dev_mode_mock_user_meets_the_policy(idp: FakeIdentityProvider) -> None:
     mock = User.create_mock(groups=["staff"])
     engine = Engine(_settings(idp, dev_mode=True, allowed_groups="staff"), mock_user=mock)

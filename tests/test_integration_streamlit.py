@@ -17,10 +17,14 @@ Streamlit allows one ``st.App`` per process and the integration keeps one verifi
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import textwrap
+import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +37,8 @@ from starlette.testclient import TestClient
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from cognito_auth_middleware import reload_policy
+from cognito_auth_middleware.integrations.streamlit import SESSION_EXPIRED
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
@@ -59,6 +65,18 @@ SCRIPT = textwrap.dedent(
             st.text(f"compat {user.email} admin={user.is_admin}")
         for warning in caught:
             st.text(f"{warning.category.__name__}: {warning.message}")
+    elif st.query_params.get("mode") in ("session", "dev"):
+        # A verifier of the app's own: no leeway, so that token lifetimes of seconds decide;
+        # a policy file when the test names one; dev mode for ?mode=dev.
+        from cognito_auth_middleware.drivers.sync import shared_verifier
+
+        st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+        st.text(f"run {st.session_state.runs}")
+        options = {"leeway": 0, "dev_mode": st.query_params.get("mode") == "dev"}
+        if "policy" in st.query_params:
+            options["config_path"] = st.query_params["policy"]
+        user = require_user(verifier=shared_verifier(**options))
+        st.markdown(f"Hello {user.email} admin={user.is_admin}")
     elif st.query_params.get("mode") == "raw":
         try:
             user = get_user()
@@ -97,26 +115,34 @@ def client(
     with pytest.MonkeyPatch.context() as env:
         for name, value in key_server_for_module.settings().items():
             env.setenv(f"COGNITO_AUTH_{name.upper()}", value)
-        with TestClient(st.App(str(script))) as test_client:
+        # A browser on this machine (for dev mode): a loopback client address.
+        with TestClient(st.App(str(script)), client=("127.0.0.1", 50000)) as test_client:
             yield test_client
 
 
-def run_script(client: TestClient, headers: Mapping[str, str], query: str = "") -> Rendered:
-    """Open a session with ``headers`` on the handshake, run the script once, collect output."""
-    rendered = Rendered([], [], [])
-    with client.websocket_connect(
-        "/_stcore/stream", headers=headers, subprotocols=["streamlit"]
-    ) as websocket:
+class Session:
+    """One Streamlit session (one WebSocket): each :meth:`rerun` is an interaction."""
+
+    def __init__(self, websocket: Any) -> None:
+        self._websocket = websocket
+        #: Streamlit's id of the session, known after the first rerun.
+        self.id = ""
+
+    def rerun(self, query: str = "") -> Rendered:
+        """Run the script once in this session, as a widget change does; collect the output."""
+        rendered = Rendered([], [], [])
         rerun = BackMsg()
         rerun.rerun_script.query_string = query
         rerun.rerun_script.page_script_hash = ""
-        websocket.send_bytes(rerun.SerializeToString())
+        self._websocket.send_bytes(rerun.SerializeToString())
         while True:
             message = ForwardMsg()
-            message.ParseFromString(websocket.receive_bytes())
+            message.ParseFromString(self._websocket.receive_bytes())
             kind = message.WhichOneof("type")
             if kind == "script_finished":
                 return rendered
+            if kind == "new_session":
+                self.id = message.new_session.initialize.session_id
             if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
                 element = message.delta.new_element
                 if element.WhichOneof("type") == "markdown":
@@ -125,6 +151,26 @@ def run_script(client: TestClient, headers: Mapping[str, str], query: str = "") 
                     rendered.text.append(element.text.body)
                 elif element.WhichOneof("type") == "alert":
                     rendered.errors.append(element.alert.body)
+
+
+@contextmanager
+def session(client: TestClient, headers: Mapping[str, str], resume: str = "") -> Iterator[Session]:
+    """A session opened with ``headers`` on the handshake, as the browser opens it.
+
+    With ``resume`` (a session id), the browser's reconnection to that session: Streamlit
+    keeps its state, and the new connection's headers are those of its handshake.
+    """
+    protocols = ["streamlit", "", resume] if resume else ["streamlit"]
+    with client.websocket_connect(
+        "/_stcore/stream", headers=headers, subprotocols=protocols
+    ) as websocket:
+        yield Session(websocket)
+
+
+def run_script(client: TestClient, headers: Mapping[str, str], query: str = "") -> Rendered:
+    """Open a session with ``headers`` on the handshake, run the script once, collect output."""
+    with session(client, headers) as opened:
+        return opened.rerun(query)
 
 
 def test_require_user_greets_the_verified_user(
@@ -173,7 +219,7 @@ def test_a_repeated_header_is_refused(client: TestClient, idp: FakeIdentityProvi
     ("defect", "message"),
     [
         pytest.param(None, "the x-amzn-oidc-data header is missing", id="no-headers"),
-        pytest.param("expired", "The sign-in session has expired; sign in again.", id="expired"),
+        pytest.param("expired", SESSION_EXPIRED, id="expired"),
         pytest.param(
             "wrong_signer", "The sign-in token is not valid for this application.", id="forged"
         ),
@@ -212,3 +258,123 @@ def test_import_without_streamlit_names_the_package(monkeypatch: pytest.MonkeyPa
     )
     with pytest.raises(ImportError, match="pip install streamlit"):
         importlib.import_module("cognito_auth_middleware.integrations.streamlit")
+
+
+# --- Sessions: verified once, kept for the access token's lifetime ----------------------------
+
+
+def short_lived(idp: FakeIdentityProvider, alb_ttl: float, access_ttl: float) -> dict[str, str]:
+    """Alice's headers, their tokens expiring ``alb_ttl`` and ``access_ttl`` seconds from now."""
+    now = time.time()
+    return {
+        "x-amzn-oidc-data": idp.mint_alb_token(sub=ALICE_SUB, email=ALICE_EMAIL, ttl=alb_ttl),
+        "x-amzn-oidc-accesstoken": idp.mint_access_token(
+            sub=ALICE_SUB, groups=["analysts"], ttl=access_ttl, now=now
+        ),
+        "x-amzn-oidc-identity": ALICE_SUB,
+    }
+
+
+def wait_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()))
+
+
+HELLO = f"Hello {ALICE_EMAIL} admin=False"
+
+
+def test_a_rerun_after_the_alb_tokens_expiry_still_works(
+    client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    start = time.time()
+    with session(client, short_lived(idp, alb_ttl=1, access_ttl=60)) as opened:
+        assert opened.rerun("mode=session").markdown == [HELLO]
+        wait_until(start + 1.5)  # the ALB token in the session's headers has expired
+        assert opened.rerun("mode=session").markdown == [HELLO]
+    # A new session with the same, now stale, headers is verified afresh, and refused.
+    stale = run_script(client, short_lived(idp, alb_ttl=-1, access_ttl=60), "mode=session")
+    assert (stale.markdown, stale.errors) == ([], [SESSION_EXPIRED])
+
+
+def test_a_rerun_after_the_access_tokens_expiry_shows_the_expiry_message(
+    client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    start = time.time()
+    with session(client, short_lived(idp, alb_ttl=1, access_ttl=2)) as opened:
+        assert opened.rerun("mode=session").markdown == [HELLO]
+        wait_until(start + 2.5)
+        for _ in range(2):
+            expired = opened.rerun("mode=session")
+            assert (expired.markdown, expired.errors) == ([], [SESSION_EXPIRED])
+
+
+@pytest.mark.usefixtures("only_live_policies")
+def test_a_policy_change_applies_at_the_next_rerun(
+    client: TestClient, idp: FakeIdentityProvider, tmp_path: Path
+) -> None:
+    policy = tmp_path / "auth-config.json"
+    policy.write_text(json.dumps({"allowed_groups": ["analysts"]}))
+    query = f"mode=session&policy={policy}"
+    with session(client, short_lived(idp, alb_ttl=1, access_ttl=60)) as opened:
+        assert opened.rerun(query).markdown == [HELLO]
+        policy.write_text(
+            json.dumps({"allowed_groups": ["analysts"], "admin_groups": ["analysts"]})
+        )
+        reload_policy()
+        assert opened.rerun(query).markdown == [f"Hello {ALICE_EMAIL} admin=True"]
+        time.sleep(1.5)  # past the ALB token's exp: the session, not the headers, decides now
+        policy.write_text(json.dumps({"allowed_groups": ["ops"]}))
+        reload_policy()
+        refused = opened.rerun(query)
+        assert refused.markdown == []
+        assert refused.errors == ["You are signed in but not allowed to use this application."]
+        policy.write_text(json.dumps({"allowed_groups": ["analysts"]}))
+        reload_policy()
+        assert opened.rerun(query).markdown == [HELLO]  # admin no more
+
+
+def test_a_resumed_session_with_other_headers_is_verified_afresh(
+    client: TestClient, idp: FakeIdentityProvider
+) -> None:
+    """A reconnection keeps the session's state, but its user only for the same headers."""
+    bob = idp.headers(sub="b0b0b0b0-0000-4000-8000-000000000002", email="bob@example.com")
+    with session(client, short_lived(idp, alb_ttl=60, access_ttl=60)) as opened:
+        assert opened.rerun("mode=session").markdown == [HELLO]
+        session_id = opened.id
+    with session(client, bob, resume=session_id) as resumed:
+        as_bob = resumed.rerun("mode=session")
+    assert as_bob.text == ["run 2"]  # the same session, state kept
+    assert as_bob.markdown == ["Hello bob@example.com admin=False"]
+    for headers in ({}, idp.broken_headers("tampered", sub=ALICE_SUB)):
+        with session(client, headers, resume=session_id) as resumed:
+            refused = resumed.rerun("mode=session")
+        assert refused.markdown == []
+        assert len(refused.errors) == 1
+
+
+# --- Dev mode: the mock user for a loopback browser only --------------------------------------
+
+
+LOCAL = {"host": "localhost:8501"}
+
+
+def test_dev_mode_serves_the_mock_user_to_a_local_browser(client: TestClient) -> None:
+    rendered = run_script(client, LOCAL, "mode=dev")
+    assert rendered.markdown == ["Hello dev@example.com admin=False"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"x-forwarded-for": "203.0.113.9"}, id="forwarded-for"),
+        pytest.param({"forwarded": "for=203.0.113.9"}, id="forwarded"),
+        pytest.param({"x-real-ip": "203.0.113.9"}, id="real-ip"),
+        pytest.param({"host": "app.example.com"}, id="public-host"),
+        pytest.param({"host": "127.0.0.1.nip.io"}, id="rebinding-host"),
+    ],
+)
+def test_dev_mode_refuses_a_session_that_is_not_plainly_local(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    rendered = run_script(client, LOCAL | headers, "mode=dev")
+    assert rendered.markdown == []
+    assert rendered.errors == ["the x-amzn-oidc-data header is missing"]

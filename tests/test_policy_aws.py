@@ -254,6 +254,7 @@ def whoami(request: Request) -> JSONResponse:
     return JSONResponse({"sub": user.sub, "admin": user.is_admin})
 
 
+@pytest.mark.usefixtures("only_live_policies")
 def test_uvicorn_with_a_secret_from_the_environment(
     key_server: KeyServer,
     idp: FakeIdentityProvider,

@@ -125,6 +125,21 @@ def test_an_admin_removed_by_a_reload_is_no_longer_marked(
     assert not user.is_admin
 
 
+def test_a_session_resumed_after_the_refresh_starts_the_reread_and_is_decided_by_it(
+    verifier: Verifier, idp: FakeIdentityProvider, policy_file: Path, clock: Clock
+) -> None:
+    """What a Streamlit rerun does: no headers verified, yet the policy stays current."""
+    user = admitted(verifier, idp.headers(groups=["staff"]))
+    assert user is not None
+    write(policy_file, {"allowed_groups": ["finance"]})
+    before = verifier.policies.due_at
+    clock.now += REFRESH + 1
+    assert verifier.resume(user, float("inf")) == user  # the policy in force, at once
+    wait_for(lambda: verifier.policies.due_at > before)
+    with pytest.raises(AccessDeniedError):
+        verifier.resume(user, float("inf"))
+
+
 @pytest.mark.parametrize(
     "broken",
     [
@@ -174,6 +189,7 @@ def test_an_unchanged_file_keeps_the_policy_object_and_its_cached_decisions(
     assert admitted(verifier, staff) is first
 
 
+@pytest.mark.usefixtures("only_live_policies")
 def test_reload_policy_rereads_at_once(
     verifier: Verifier, idp: FakeIdentityProvider, policy_file: Path
 ) -> None:
@@ -184,6 +200,7 @@ def test_reload_policy_rereads_at_once(
     assert admitted(verifier, staff) is None
 
 
+@pytest.mark.usefixtures("only_live_policies")
 def test_reload_policy_raises_the_reason_and_keeps_the_policy(
     verifier: Verifier, idp: FakeIdentityProvider, policy_file: Path
 ) -> None:

@@ -20,7 +20,13 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["is_loopback", "is_loopback_host", "local_client_asgi", "local_client_environ"]
+__all__ = [
+    "is_loopback",
+    "is_loopback_host",
+    "local_client",
+    "local_client_asgi",
+    "local_client_environ",
+]
 
 # Their presence means a proxy handled the request: the peer address is then the proxy's.
 _FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host")
@@ -84,3 +90,15 @@ def local_client_environ(environ: Mapping[str, Any]) -> str | None:
     return (
         address if isinstance(address, str) and is_loopback_host(environ.get("HTTP_HOST")) else None
     )
+
+
+def local_client(headers: Mapping[str, str], client: str | None) -> str | None:
+    """``client`` if a request with these headers is plainly local, as :func:`local_client_asgi`.
+
+    Args:
+        headers: The request's headers, by lower-case name (Streamlit's ``st.context.headers``).
+        client: The client's address as the server saw it.
+    """
+    if any(name in headers for name in _FORWARDING):
+        return None
+    return client if is_loopback_host(headers.get("host")) else None

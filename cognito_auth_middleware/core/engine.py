@@ -221,6 +221,26 @@ class Engine:
             _tag(exc, oidc_data, access_token)
             raise
 
+    def resume(self, user: User, not_after: float, now: float) -> User:
+        """A session's user, verified earlier, as the policy in force sees them now.
+
+        For sessions that outlive the request that opened them (Streamlit's): the ALB token of
+        that request expires within minutes, so the session lasts as long as its access token.
+
+        Args:
+            user: The user the engine returned for the session's headers.
+            not_after: The last moment the session is valid (the access token's ``exp`` plus
+                the leeway).
+            now: The current Unix time.
+
+        Raises:
+            ExpiredTokenError: the session's access token has expired.
+            AccessDeniedError: the policy in force does not admit the user (any more).
+        """
+        if now > not_after:
+            raise ExpiredTokenError("the session's access token has expired")
+        return self.policy.decide(user)
+
     def _prepare_alb(self, text: str) -> Pending:
         token = parse_token(text, ALB)
         kid, issuer = self._rules.check_alb(token.header)

@@ -197,12 +197,15 @@ class Policy:
     def decide(self, user: User) -> User:
         """``user`` if admitted (marked ``is_admin`` if an admin), else ``AccessDeniedError``.
 
+        The mark is this policy's alone: a user decided under an earlier policy (a Streamlit
+        session's) is decided afresh, and loses ``is_admin`` if this policy names them no admin.
+
         Raises:
             AccessDeniedError: the user is neither an admin nor admitted by the rules; the
                 message says what was required.
         """
         if self.is_admin(user):
-            return user._as_admin()
+            return user._with_admin(True)
         passed = []
         if self.allowed_groups:
             passed.append(any(map(user.is_in, self.allowed_groups)))
@@ -210,7 +213,7 @@ class Policy:
             passed.append(_listed(user, self._allowed))
         rules = all(passed) if self.require_all else any(passed) or not passed
         if rules and all(map(user.is_in, self.required_groups)):
-            return user
+            return user._with_admin(False)
         raise AccessDeniedError(self._refusal)
 
     def _describe(self) -> str:

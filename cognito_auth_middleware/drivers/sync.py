@@ -102,10 +102,7 @@ class Verifier(DriverBase):
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        now = self._clock()
-        if now >= self.policies.due_at and self.policies.claim():
-            # Re-read in the background: this request is decided by the policy in force.
-            threading.Thread(target=self.policies.reload, name="policy reload", daemon=True).start()
+        now = self._reload_if_due()
         user = self.engine.lookup(oidc_data, access_token, identity, now)
         if user is not None:
             return user
@@ -128,6 +125,25 @@ class Verifier(DriverBase):
         except StopIteration as done:
             verified: User = done.value
             return verified
+
+    def resume(self, user: User, not_after: float) -> User:
+        """A session's user, verified earlier by :meth:`authenticate`, under the policy in force.
+
+        See :meth:`Engine.resume <cognito_auth_middleware.core.engine.Engine.resume>`.
+
+        Raises:
+            ExpiredTokenError: the session's access token has expired (``not_after`` passed).
+            AccessDeniedError: the policy in force does not admit the user (any more).
+        """
+        return self.engine.resume(user, not_after, self._reload_if_due())
+
+    def _reload_if_due(self) -> float:
+        """The current time, having started a due policy re-read in the background."""
+        now = self._clock()
+        if now >= self.policies.due_at and self.policies.claim():
+            # Re-read in the background: this request is decided by the policy in force.
+            threading.Thread(target=self.policies.reload, name="policy reload", daemon=True).start()
+        return now
 
     def _shared_fetch(self, url: str) -> tuple[_Call, bool]:
         """The fetch of ``url`` in flight, or a new one; and whether it is new (single-flight)."""

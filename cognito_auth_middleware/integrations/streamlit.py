@@ -11,9 +11,19 @@ the process, configured from the ``COGNITO_AUTH_*`` environment variables::
     user = require_user()          # shows an error and stops the script unless verified
     st.write(f"Hello {user.display_name}")
 
-The headers are those of the WebSocket handshake that opened the session, so a session outlives
-its tokens: each rerun verifies them again, and once they expire the script is refused
-(``ExpiredTokenError``) until the browser reloads the page through the ALB.
+The headers are those of the WebSocket handshake that opened the session, and the ALB's token in
+them expires within one to two minutes, while the session lives on. So the headers are verified
+fully once, when the session starts (and again whenever they change), and the verified user is
+kept in ``st.session_state`` with the access token's expiry. Each rerun then applies the
+authorisation policy in force (a reload that removes the user takes effect at their next
+interaction) and checks that expiry; once the access token has expired, the script is refused
+(``ExpiredTokenError``) and :func:`require_user` asks the user to reload the page, which signs
+in again through the ALB.
+
+Dev mode (``COGNITO_AUTH_DEV_MODE``) works as in the middlewares: a session opened without ALB
+headers runs as the mock user only from a loopback client (``st.context.ip_address``, which
+Streamlit reports as ``None`` for 127.0.0.1 and ::1), on a loopback ``Host``, with no forwarding
+header.
 
 Security: this trusts nothing a client sends; it is only useful if the app is reachable solely
 through the ALB named in ``alb_arn``, which strips client-supplied ``x-amzn-oidc-*`` headers.
@@ -23,8 +33,10 @@ Anything the script renders before calling :func:`get_user` is shown to everyone
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 try:
     import streamlit as st
@@ -34,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "(or pip install 'cognito-auth-middleware[streamlit]')"
     ) from exc
 
+from cognito_auth_middleware.core.dev_mode import local_client
 from cognito_auth_middleware.core.headers import (
     ACCESS_TOKEN,
     IDENTITY,
@@ -42,15 +55,34 @@ from cognito_auth_middleware.core.headers import (
     from_asgi,
 )
 from cognito_auth_middleware.drivers.sync import Verifier
-from cognito_auth_middleware.exceptions import AuthenticationError
+from cognito_auth_middleware.exceptions import AuthenticationError, ExpiredTokenError
 from cognito_auth_middleware.responses import error_response
 from cognito_auth_middleware.settings import Settings
 from cognito_auth_middleware.user import User
 
-__all__ = ["get_user", "require_user"]
+__all__ = ["SESSION_EXPIRED", "get_user", "require_user"]
 
 _verifier: Verifier | None = None
 _verifier_lock = threading.Lock()
+
+# Where the session's verified user is kept in st.session_state: not a widget key.
+_SESSION_KEY = "_cognito_auth_middleware_session"
+#: What :func:`require_user` shows when the session's access token has expired.
+SESSION_EXPIRED = "Your session has expired. Reload the page to continue."
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """A session's verified user: valid for its headers and verifier until ``not_after``.
+
+    Picklable (Streamlit's ``runner.enforceSerializableSessionState``): the verifier is held
+    by its ``id``, and verifiers live as long as the process.
+    """
+
+    #: The verifier's ``id`` and the headers it verified.
+    key: tuple[int, AlbHeaders]
+    user: User
+    not_after: float
 
 
 def _shared_verifier() -> Verifier:
@@ -93,17 +125,33 @@ def get_user(*, verifier: Verifier | None = None) -> User:
         >>> user = get_user()                                       # doctest: +SKIP
         >>> st.write(user.email)
     """
+    verifier = verifier or _shared_verifier()
     headers = st.context.headers  # case-insensitive; get_all keeps every repeated value
     names = (OIDC_DATA, ACCESS_TOKEN, IDENTITY)
-    oidc_data, access_token, identity = _alb_headers({n: headers.get_all(n) for n in names})
-    return (verifier or _shared_verifier()).authenticate(oidc_data, access_token, identity)
+    found = _alb_headers({n: headers.get_all(n) for n in names})
+    key = (id(verifier), found)
+    session = st.session_state.get(_SESSION_KEY)
+    if isinstance(session, _Session) and session.key == key:
+        return verifier.resume(session.user, session.not_after)
+    client_host = None
+    if verifier.settings.dev_mode:
+        # Streamlit reports 127.0.0.1 and ::1 as None; without a client connection there are
+        # no headers either, so no loopback Host, and local_client refuses.
+        lowered = {name.lower(): value for name, value in headers.items()}
+        client_host = local_client(lowered, st.context.ip_address or "127.0.0.1")
+    user = verifier.authenticate(*found, client_host=client_host)
+    expiry = user.access_claims.get("exp")  # a number: the engine admitted it (None: mock)
+    not_after = math.inf if expiry is None else float(expiry) + verifier.settings.leeway
+    st.session_state[_SESSION_KEY] = _Session(key, user, not_after)
+    return user
 
 
 def require_user(*, verifier: Verifier | None = None) -> User:
     """The verified user; otherwise show why with ``st.error`` and stop the script.
 
     The message shown is the one the middlewares send to clients (from the package's table):
-    what the user can act on, without the configuration details the log line carries.
+    what the user can act on, without the configuration details the log line carries; when
+    the session's access token has expired, :data:`SESSION_EXPIRED`.
 
     Args:
         verifier: As for :func:`get_user`.
@@ -115,5 +163,6 @@ def require_user(*, verifier: Verifier | None = None) -> User:
         return get_user(verifier=verifier)
     except AuthenticationError as exc:
         refusal = error_response(exc)
-        st.error(json.loads(refusal.body)["message"])
+        expired = isinstance(exc, ExpiredTokenError)
+        st.error(SESSION_EXPIRED if expired else json.loads(refusal.body)["message"])
         st.stop()
