@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .core.dev_mode import local_client_asgi
 from .core.headers import from_asgi
 from .core.paths import PathMatcher
+from .core.sign_out import SignOut
 from .drivers.aio import AsyncVerifier
 from .drivers.base import verifier_for
 from .exceptions import AuthenticationError
@@ -74,10 +75,20 @@ class CognitoAuthMiddleware:
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
         self._dev_mode = verifier.settings.dev_mode
+        self._sign_out = SignOut.from_settings(verifier.settings)
+        self._logout_path = verifier.settings.logout_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            return
+        sign_out = self._sign_out
+        if (
+            sign_out is not None
+            and scope["type"] == "http"
+            and _route_path(scope) == self._logout_path
+        ):
+            await self._send_sign_out(scope, send, sign_out)
             return
         if self._excluded(_route_path(scope)):
             # As Starlette's AuthenticationMiddleware does for anonymous requests, so that
@@ -103,6 +114,16 @@ class CognitoAuthMiddleware:
         scope["user"] = user
         scope["auth"] = AuthCredentials(list(user.groups))
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _send_sign_out(scope: Scope, send: Send, sign_out: SignOut) -> None:
+        # Served to signed-in and signed-out browsers alike: it reveals nothing, and a browser
+        # whose session has already expired must still be able to end the pool's session.
+        cookies = b"; ".join(value for name, value in scope["headers"] if name == b"cookie")
+        headers = sign_out.headers(cookies.decode("latin-1"))
+        raw = [(name.encode(), value.encode()) for name, value in headers]
+        await send({"type": "http.response.start", "status": sign_out.status, "headers": raw})
+        await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send, refusal: ErrorResponse) -> None:

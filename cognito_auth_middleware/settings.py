@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypedDict, Unpack, get_type_hints
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from .exceptions import ConfigurationError
 
@@ -44,6 +44,13 @@ _USER_POOL_RE = re.compile(rf"(?P<region>{_REGION})_[0-9A-Za-z]{{1,55}}", re.ASC
 _CLIENT_ID_RE = re.compile(r"[\w+]{1,128}", re.ASCII)
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# A path of plain segments, none of them "." or "..".
+_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+/?|/", re.ASCII)
+_DOMAIN_PREFIX_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
+_HOST_RE = re.compile(
+    r"(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}", re.ASCII
+)
+_COOKIE_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
 _SUB_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UserKind = Literal["email", "sub", "username"]
 _USER_PREFIXES: tuple[UserKind, ...] = ("sub", "username")
@@ -171,9 +178,50 @@ def _check_url(field: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{field} must be an absolute http(s) URL, got {url!r}")
-    if field != "redirect_url" and (parts.query or parts.fragment):
+    if field not in ("redirect_url", "logout_uri") and (parts.query or parts.fragment):
         raise ConfigurationError(f"{field} must not have a query or fragment, got {url!r}")
     return url
+
+
+def _sign_out_settings(
+    strs: Mapping[str, str | None], client_ids: tuple[str, ...], region: str
+) -> tuple[str | None, str | None, str | None, str]:
+    """``logout_path``, ``cognito_domain``, ``logout_uri``, ``session_cookie``, checked together."""
+    path, domain, uri = strs["logout_path"], strs["cognito_domain"], strs["logout_uri"]
+    cookie = strs["session_cookie"] or "AWSELBAuthSessionCookie"
+    if path is not None and not _PATH_RE.fullmatch(path):
+        raise ConfigurationError(
+            f"logout_path ({_env_name('logout_path')}) must be a plain path such as '/logout', "
+            f"got {path!r}"
+        )
+    if (path or domain or uri) and not (domain and uri):
+        raise ConfigurationError(
+            "signing out needs both cognito_domain (COGNITO_AUTH_COGNITO_DOMAIN) and logout_uri "
+            "(COGNITO_AUTH_LOGOUT_URI): the user pool's session must end too, or the next "
+            "request is signed in again"
+        )
+    if domain is not None and len(client_ids) != 1:
+        raise ConfigurationError(
+            "signing out needs the app client id for the pool's logout endpoint: set client_id "
+            f"(COGNITO_AUTH_CLIENT_ID) to exactly one id, got {len(client_ids)}"
+        )
+    if domain is not None:
+        if "://" in domain:
+            domain = _check_url("cognito_domain", domain).rstrip("/")
+        elif _DOMAIN_PREFIX_RE.fullmatch(domain):
+            domain = f"https://{domain}.auth.{region}.amazoncognito.com"
+        elif _HOST_RE.fullmatch(domain):
+            domain = f"https://{domain.lower()}"
+        else:
+            raise ConfigurationError(
+                f"cognito_domain ({_env_name('cognito_domain')}) must be the user pool's domain "
+                f"(a prefix, a domain name or an https URL), got {domain!r}"
+            )
+    if uri is not None:
+        uri = _check_url("logout_uri", uri)
+    if not _COOKIE_NAME_RE.fullmatch(cookie):
+        raise ConfigurationError(f"session_cookie must be a cookie name, got {cookie!r}")
+    return path, domain, uri, cookie
 
 
 class SettingsOptions(TypedDict, total=False):
@@ -214,6 +262,10 @@ class SettingsOptions(TypedDict, total=False):
     key_fetch_timeout: float | None
     dev_mode: bool | None
     dev_config: str | None
+    logout_path: str | None
+    cognito_domain: str | None
+    logout_uri: str | None
+    session_cookie: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +312,14 @@ class Settings:
             production.
         dev_config: The mock user's JSON file (default ``dev-mock-user.json`` in the working
             directory, if present).
+        logout_path: A path the middlewares answer by signing the browser out (see
+            :class:`~cognito_auth_middleware.core.sign_out.SignOut`); needs ``cognito_domain``,
+            ``logout_uri`` and exactly one ``client_id``.
+        cognito_domain: The user pool's domain, as a base URL (``https://`` and the domain: a
+            prefix such as ``my-app`` becomes ``https://my-app.auth.{region}.amazoncognito.com``).
+        logout_uri: Where the pool's logout endpoint sends the browser afterwards (a sign-out
+            URL registered on the app client).
+        session_cookie: The ALB's session cookie name (the action's ``SessionCookieName``).
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -290,6 +350,10 @@ class Settings:
     key_fetch_timeout: float
     dev_mode: bool = False
     dev_config: str | None = None
+    logout_path: str | None = None
+    cognito_domain: str | None = None
+    logout_uri: str | None = None
+    session_cookie: str = "AWSELBAuthSessionCookie"
 
     @classmethod
     def load(
@@ -393,6 +457,7 @@ class Settings:
             for field in ("alb_key_url", "jwks_url", "redirect_url")
             if (value := strs[field]) is not None
         }
+        sign_out = _sign_out_settings(strs, lists["client_id"], next(iter(regions)))
         return cls(
             **lists,
             user_pool_id=pool,
@@ -413,6 +478,10 @@ class Settings:
             ),
             dev_mode=_as_bool("dev_mode", raw.get("dev_mode", False)),
             dev_config=strs["dev_config"],
+            logout_path=sign_out[0],
+            cognito_domain=sign_out[1],
+            logout_uri=sign_out[2],
+            session_cookie=sign_out[3],
         )
 
     @classmethod
@@ -504,6 +573,14 @@ class Settings:
     def alb_key_url_for(self, kid: str) -> str:
         """The URL of the ALB public key ``kid``, quoted (the kid has passed the UUID check)."""
         return f"{self.alb_key_base_url}/{quote(kid, safe='')}"
+
+    @property
+    def logout_url(self) -> str | None:
+        """The user pool's logout endpoint with ``client_id`` and ``logout_uri``, if configured."""
+        if self.cognito_domain is None or self.logout_uri is None:
+            return None
+        query = urlencode({"client_id": self.client_id[0], "logout_uri": self.logout_uri})
+        return f"{self.cognito_domain}/logout?{query}"
 
     def jwks_url_for(self, issuer: str) -> str:
         """The JWKS URL for an issuer that has already passed the issuer check."""

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from .core.dev_mode import local_client_environ
 from .core.headers import from_environ
 from .core.paths import PathMatcher
+from .core.sign_out import SignOut
 from .drivers.base import verifier_for
 from .drivers.sync import Verifier
 from .exceptions import AuthenticationError
@@ -82,9 +83,16 @@ class CognitoAuthWSGIMiddleware:
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
         self._dev_mode = verifier.settings.dev_mode
+        self._sign_out = SignOut.from_settings(verifier.settings)
+        self._logout_path = verifier.settings.logout_path
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self._excluded(environ.get("PATH_INFO") or "/"):
+        path = environ.get("PATH_INFO") or "/"
+        if self._sign_out is not None and path == self._logout_path:
+            # As the ASGI middleware: served whether or not the browser is still signed in.
+            headers = self._sign_out.headers(environ.get("HTTP_COOKIE"))
+            return Response(status=self._sign_out.status, headers=headers)(environ, start_response)
+        if self._excluded(path):
             return self.app(environ, start_response)
         (oidc_data, access_token, identity), accept = from_environ(environ)
         try:

@@ -87,6 +87,7 @@ def emulated_stack(user: EmulatedUser) -> Iterator[Stack]:
         name.removeprefix("COGNITO_AUTH_").lower(): value
         for name, value in emulator.app_settings().items()
     }
+    settings["logout_path"] = "/logout"  # signs out through the emulator's logout endpoint
     app = Starlette(
         routes=[
             Route("/", home),

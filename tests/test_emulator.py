@@ -26,7 +26,14 @@ from websockets.sync.client import connect
 
 from cognito_auth_middleware.testing import FakeIdentityProvider
 from cognito_auth_middleware.tools.cli import main
-from cognito_auth_middleware.tools.emulator import COOKIE, MAX_FORM_BYTES, EmulatedUser, Emulator
+from cognito_auth_middleware.tools.emulator import (
+    ALB_COOKIE,
+    COOKIE,
+    MAX_FORM_BYTES,
+    SIGNED_OUT,
+    EmulatedUser,
+    Emulator,
+)
 from tests.emulated_stack import Stack, emulated_stack
 from tests.servers import bind_loopback, serve
 
@@ -192,19 +199,111 @@ def test_sign_in_form_declared_over_the_cap_is_refused_unread(stack: Stack) -> N
     assert b"set-cookie" not in head.lower()
 
 
+def set_cookies(response: httpx.Response) -> dict[str, tuple[str, set[str]]]:
+    """``{name: (value, attributes)}`` of the response's Set-Cookie headers."""
+    found = {}
+    for header in response.headers.get_list("set-cookie"):
+        pair, *attributes = (part.strip() for part in header.split(";"))
+        name, _, value = pair.partition("=")
+        found[name] = (value, {attribute.lower() for attribute in attributes})
+    return found
+
+
 @pytest.mark.parametrize("path", ["/_emulator/sign-in", "/_emulator/sign-out"])
 def test_form_cookie_is_strict_and_http_only(
     client: httpx.Client, own: dict[str, str], path: str
 ) -> None:
     response = client.post(path, data={"email": "bob@example.com"}, headers=own)
     assert response.status_code == 303
-    name, *attributes = (part.strip() for part in response.headers["set-cookie"].split(";"))
-    assert name.startswith(f"{COOKIE}=")
-    assert {attribute.lower() for attribute in attributes} == {
-        "path=/",
-        "httponly",
-        "samesite=strict",
+    assert set_cookies(response)[COOKIE][1] == {"path=/", "httponly", "samesite=strict"}
+
+
+def test_sign_in_starts_the_albs_session_in_two_shards(
+    client: httpx.Client, own: dict[str, str]
+) -> None:
+    bob = EmulatedUser("bob@example.com", ("staff",))
+    response = client.post(
+        "/_emulator/sign-in", data={"email": bob.email, "groups": "staff"}, headers=own
+    )
+    cookies = set_cookies(response)
+    shards = [cookies[f"{ALB_COOKIE}-{n}"] for n in (0, 1)]
+    # The attributes the ALB gives its cookie (samesite=lax is Starlette's default).
+    assert all(attributes >= {"path=/", "secure", "httponly"} for _, attributes in shards)
+    assert all("domain" not in " ".join(attributes) for _, attributes in shards)
+    assert EmulatedUser.from_cookie(shards[0][0] + shards[1][0]) == bob
+    signed_out = set_cookies(client.post("/_emulator/sign-out", headers=own))
+    assert {signed_out[f"{ALB_COOKIE}-{n}"][0] for n in (0, 1)} == {'""'}
+
+
+def test_the_albs_session_decides_before_the_pools(stack: Stack) -> None:
+    carol = EmulatedUser("carol@example.com").to_cookie()
+    half = len(carol) // 2
+    cookies = {f"{ALB_COOKIE}-0": carol[:half], f"{ALB_COOKIE}-1": carol[half:], COOKIE: SIGNED_OUT}
+    with httpx.Client(base_url=stack.url, cookies=cookies, trust_env=False) as http:
+        assert "Signed in as carol@example.com" in http.get("/").text
+        http.cookies.delete(f"{ALB_COOKIE}-1")  # one shard alone is no session
+        assert http.get("/").status_code == 401
+
+
+def test_an_apps_sign_out_ends_both_sessions(stack: Stack, own: dict[str, str]) -> None:
+    bob = EmulatedUser("bob@example.com").to_cookie()
+    half = len(bob) // 2
+    cookies = {f"{ALB_COOKIE}-0": bob[:half], f"{ALB_COOKIE}-1": bob[half:], COOKIE: bob}
+    with httpx.Client(base_url=stack.url, cookies=cookies, trust_env=False) as http:
+        assert "Signed in as bob@example.com" in http.get("/").text
+        signing_out = http.get("/logout")  # the app's logout_path, through the emulator
+        assert signing_out.status_code == 302
+        expired = set_cookies(signing_out)
+        assert {name for name in expired if name.startswith(ALB_COOKIE)} == {
+            f"{ALB_COOKIE}-0",
+            f"{ALB_COOKIE}-1",
+        }
+        logout = httpx.URL(signing_out.headers["location"])
+        assert (str(logout.copy_with(query=None)), logout.params["client_id"]) == (
+            f"{stack.url}/_emulator/logout",
+            stack.emulator.idp.client_id,
+        )
+        for name in expired:
+            http.cookies.delete(name)  # as the browser does with an expired cookie
+        at_pool = http.get(logout)
+        assert at_pool.status_code == 302
+        assert at_pool.headers["location"] == f"{stack.url}/_emulator/sign-in"
+        assert set_cookies(at_pool)[COOKIE][0] == SIGNED_OUT
+        http.cookies.set(COOKIE, SIGNED_OUT)
+        assert http.get("/").status_code == 401  # no longer signed in
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        pytest.param(
+            {"client_id": "other", "logout_uri": "{url}/"}, "invalid client_id", id="client"
+        ),
+        pytest.param({"logout_uri": "{url}/"}, "invalid client_id", id="no-client"),
+        pytest.param(
+            {"client_id": "{client}", "logout_uri": "https://evil.example/"},
+            "this machine",
+            id="open-redirect",
+        ),
+        pytest.param(
+            {"client_id": "{client}", "logout_uri": "javascript:alert(1)"},
+            "this machine",
+            id="script",
+        ),
+        pytest.param({"client_id": "{client}"}, "this machine", id="no-uri"),
+    ],
+)
+def test_the_stand_in_logout_endpoint_checks_what_cognito_checks(
+    client: httpx.Client, stack: Stack, query: dict[str, str], message: str
+) -> None:
+    filled = {
+        name: value.format(url=stack.url, client=stack.emulator.idp.client_id)
+        for name, value in query.items()
     }
+    response = client.get("/_emulator/logout", params=filled)
+    assert response.status_code == 400
+    assert message in response.text
+    assert "set-cookie" not in response.headers
 
 
 # Headers of a POST to the emulator's forms; {url} is the emulator's origin, {port} its port.

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cognito_auth_middleware.tools.emulator import EmulatedUser
+from cognito_auth_middleware.tools.emulator import ALB_COOKIE, EmulatedUser
 from tests.emulated_stack import Stack, emulated_stack
 
 CI = bool(os.environ.get("CI"))
@@ -77,6 +77,34 @@ def test_switching_users_in_a_browser(stack: Stack) -> None:
             response = page.goto(f"{stack.url}/")
             assert response is not None
             assert response.status == 401  # no ALB headers reach the app
+        finally:
+            browser.close()
+
+
+def test_signing_out_of_the_app_ends_both_sessions(stack: Stack) -> None:
+    """The app's logout_path expires the ALB's cookie shards, the pool's logout ends its own."""
+    assert CHROMIUM is not None, "CI must install Chromium"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{stack.url}/_emulator/sign-in")
+            page.fill("#email", "erin@example.com")
+            page.click("#sign-in")
+            page.wait_for_url(f"{stack.url}/")
+            assert page.inner_text("#who") == "Signed in as erin@example.com"
+            shards = {c["name"] for c in context.cookies() if c["name"].startswith(ALB_COOKIE)}
+            assert shards == {f"{ALB_COOKIE}-0", f"{ALB_COOKIE}-1"}
+
+            page.goto(f"{stack.url}/logout")  # app -> the pool's logout -> logout_uri
+            page.wait_for_url(f"{stack.url}/_emulator/sign-in")
+            assert page.inner_text("#current") == "Signed out"
+            assert not [c for c in context.cookies() if c["name"].startswith(ALB_COOKIE)]
+            response = page.goto(f"{stack.url}/")
+            assert response is not None
+            assert response.status == 401  # the next request is no longer signed in
         finally:
             browser.close()
 

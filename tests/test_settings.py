@@ -84,6 +84,20 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "key_fetch_timeout": ("2.5", 2.5),
     "dev_mode": ("yes", True),
     "dev_config": ("dev.json\n", "dev.json"),
+    "logout_path": ("/sign-out\n", "/sign-out"),
+    "cognito_domain": ("my-app", "https://my-app.auth.eu-west-2.amazoncognito.com"),
+    "logout_uri": ("https://app.example.com/bye?x=1", "https://app.example.com/bye?x=1"),
+    "session_cookie": ("MySession", "MySession"),
+}
+# Settings that cannot be honoured alone: what they need besides (a sign-out needs all three).
+SIGN_OUT = {
+    "COGNITO_AUTH_COGNITO_DOMAIN": "auth.example.com",
+    "COGNITO_AUTH_LOGOUT_URI": "https://app.example.com/",
+    "COGNITO_AUTH_CLIENT_ID": "abc",
+}
+COMPANIONS = {
+    name: {key: value for key, value in SIGN_OUT.items() if key != f"COGNITO_AUTH_{name.upper()}"}
+    for name in ("logout_path", "cognito_domain", "logout_uri")
 }
 
 
@@ -93,6 +107,7 @@ def test_every_setting_is_read_from_a_keyword_and_its_variable(name: str, source
     text, expected = AS_TEXT[name]
     options: dict[str, Any] = {name: text} if source == "keyword" else {}
     environ = {"COGNITO_AUTH_ALB_ARN": ARN} if name != "alb_arn" else {}
+    environ |= COMPANIONS.get(name, {})
     if source == "environment":
         environ[f"COGNITO_AUTH_{name.upper()}"] = text
     assert getattr(Settings.load(environ=environ, **options), name) == expected

@@ -38,6 +38,7 @@ from typing import Annotated, Unpack
 
 try:
     from fastapi import Depends, HTTPException, Request
+    from fastapi.responses import Response
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides fastapi
     raise ImportError(
         "cognito_auth_middleware.integrations.fastapi needs FastAPI: pip install fastapi "
@@ -47,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
 from cognito_auth_middleware.core.dev_mode import local_client_asgi
 from cognito_auth_middleware.core.headers import from_asgi
 from cognito_auth_middleware.core.policy import group_check
+from cognito_auth_middleware.core.sign_out import SignOut
 from cognito_auth_middleware.drivers.aio import AsyncVerifier
 from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.exceptions import (
@@ -158,6 +160,26 @@ class CognitoAuth:
             raise _http_exception(exc) from exc
         request.state.user = user
         return user
+
+    def sign_out_endpoint(self) -> Callable[[Request], Response]:
+        """An endpoint that signs the browser out (the middlewares' ``logout_path``, per route).
+
+        Raises:
+            ConfigurationError: at once, unless ``cognito_domain`` and ``logout_uri`` are set.
+
+        Example:
+            >>> app.get("/logout")(auth.sign_out_endpoint())         # doctest: +SKIP
+        """
+        sign_out = SignOut.required(self.settings)
+
+        def sign_out_endpoint(request: Request) -> Response:
+            response = Response(status_code=sign_out.status)
+            del response.headers["content-length"]
+            for name, value in sign_out.headers(request.headers.get("cookie")):
+                response.headers.append(name, value)
+            return response
+
+        return sign_out_endpoint
 
     def require_groups(
         self, *groups: str, require_all: bool = False

@@ -46,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
 from cognito_auth_middleware.core.dev_mode import local_client_environ
 from cognito_auth_middleware.core.headers import from_environ
 from cognito_auth_middleware.core.policy import group_check
+from cognito_auth_middleware.core.sign_out import SignOut
 from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.drivers.sync import Verifier
 from cognito_auth_middleware.exceptions import AuthenticationError, MissingTokenError
@@ -182,6 +183,23 @@ class CognitoAuth:
             )
             environ[ENVIRON_KEY] = user
         return user
+
+    def sign_out_view(self) -> Callable[[], Response]:
+        """A view that signs the browser out (the middleware's ``logout_path``, per route).
+
+        Raises:
+            ConfigurationError: at once, unless ``cognito_domain`` and ``logout_uri`` are set.
+
+        Example:
+            >>> app.add_url_rule("/logout", view_func=auth.sign_out_view())  # doctest: +SKIP
+        """
+        sign_out = SignOut.required(self.settings)
+
+        def sign_out_view() -> Response:
+            headers = sign_out.headers(request.headers.get("Cookie"))
+            return Response(status=sign_out.status, headers=headers)
+
+        return sign_out_view
 
     def login_required(self, view: Callable[P, R]) -> Callable[P, R | Response]:
         """Decorator: run ``view`` only for a verified user; otherwise answer the refusal."""

@@ -5,8 +5,17 @@ sign-in: strips any ``x-amzn-oidc-*`` header the client sent and adds freshly si
 the current user, for ordinary requests (bodies streamed both ways) and WebSockets. It also
 serves the public keys your app must trust, so the app runs with real verification:
 
-* ``/_emulator/sign-in``: a page to switch user and groups (kept in a cookie) or sign out;
+* ``/_emulator/sign-in``: a page to switch user and groups or sign out;
+* ``/_emulator/logout``: a stand-in for the user pool's logout endpoint (``client_id`` and
+  ``logout_uri``, as Cognito's), the other half of an app's sign-out (``logout_path``);
 * ``/_emulator/alb-keys/{kid}`` and ``/_emulator/jwks.json``: the keys.
+
+Like the ALB it keeps two sessions in the browser: the user pool's (the user chosen on the
+sign-in page, or "signed out") and the ALB's own, ``AWSELBAuthSessionCookie-0`` and ``-1``
+(split in two shards, as the ALB splits a large cookie, so that a sign-out is seen to expire
+every shard). The ALB's session decides who a request is signed in as; without one, the pool's
+does (the ALB would sign the user in again through the pool, silently); with neither, requests
+go on without ALB headers.
 
 Configure the app with the settings the command prints (``COGNITO_AUTH_ALB_ARN``,
 ``..._USER_POOL_ID``, ``..._CLIENT_ID``, ``..._ALB_KEY_URL``, ``..._JWKS_URL``).
@@ -57,8 +66,9 @@ from cognito_auth_middleware.testing import FakeIdentityProvider
 __all__ = ["EmulatedUser", "Emulator"]
 
 PREFIX = "/_emulator"
-COOKIE = "cognito_emulator_user"
+COOKIE = "cognito_emulator_user"  # the user pool's session
 SIGNED_OUT = "signed-out"  # the cookie's value after a sign-out
+ALB_COOKIE = "AWSELBAuthSessionCookie"  # the ALB's session, in shards ALB_COOKIE-0, -1
 MAX_FORM_BYTES = 65536  # a sign-in form is a few hundred bytes; a larger body is refused (413)
 _HOP_BY_HOP = frozenset(
     {
@@ -171,6 +181,34 @@ def _set_user_cookie(response: Response, value: str) -> Response:
     return response
 
 
+def _set_alb_session(response: Response, user: EmulatedUser | None) -> Response:
+    """Start the ALB's session for ``user`` in two shards, or (``None``) expire both."""
+    value = user.to_cookie() if user is not None else ""
+    half = len(value) // 2
+    for shard, part in enumerate((value[:half], value[half:])):
+        # The attributes the ALB gives its cookie: Path=/, Secure, HttpOnly, no Domain.
+        # Chromium keeps Secure cookies of http://127.0.0.1 and localhost.
+        name = f"{ALB_COOKIE}-{shard}"
+        if user is None:
+            response.delete_cookie(name, path="/", secure=True, httponly=True)
+        else:
+            response.set_cookie(name, part, path="/", secure=True, httponly=True)
+    return response
+
+
+def _alb_session(connection: HTTPConnection) -> EmulatedUser | None:
+    """The user of the ALB's session cookie (its shards joined), or ``None``."""
+    shards = [connection.cookies.get(f"{ALB_COOKIE}-{shard}") for shard in (0, 1)]
+    if not all(shards):
+        return None
+    return EmulatedUser.from_cookie("".join(shard or "" for shard in shards))
+
+
+def _loopback_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and is_loopback_host(parts.netloc)
+
+
 @dataclass
 class Emulator:
     """The emulator as an ASGI app (serve it with uvicorn on 127.0.0.1).
@@ -214,6 +252,7 @@ class Emulator:
                 Route(f"{PREFIX}/sign-in", self._sign_in_page, methods=["GET"]),
                 Route(f"{PREFIX}/sign-in", self._sign_in, methods=["POST"]),
                 Route(f"{PREFIX}/sign-out", self._sign_out, methods=["POST"]),
+                Route(f"{PREFIX}/logout", self._pool_logout, methods=["GET"]),
                 Route(f"{PREFIX}/alb-keys/{{kid}}", self._alb_key),
                 Route(f"{PREFIX}/jwks.json", self._jwks),
                 # The rest of the prefix is the emulator's own and never reaches the app.
@@ -234,6 +273,9 @@ class Emulator:
             "COGNITO_AUTH_CLIENT_ID": self.idp.client_id,
             "COGNITO_AUTH_ALB_KEY_URL": f"{self.public_url}{PREFIX}/alb-keys",
             "COGNITO_AUTH_JWKS_URL": f"{self.public_url}{PREFIX}/jwks.json",
+            # For a sign-out (the app's COGNITO_AUTH_LOGOUT_PATH): the stand-in logout endpoint.
+            "COGNITO_AUTH_COGNITO_DOMAIN": f"{self.public_url}{PREFIX}",
+            "COGNITO_AUTH_LOGOUT_URI": f"{self.public_url}{PREFIX}/sign-in",
         }
 
     def signed_headers(self, user: EmulatedUser) -> list[tuple[bytes, bytes]]:
@@ -269,7 +311,11 @@ class Emulator:
             await self._client.aclose()
 
     def _current_user(self, connection: HTTPConnection) -> EmulatedUser | None:
-        """The user of the cookie, ``None`` after a sign-out, else the configured user."""
+        """Who a request is signed in as: the ALB's session, else the pool's; ``None``: nobody."""
+        return _alb_session(connection) or self._pool_user(connection)
+
+    def _pool_user(self, connection: HTTPConnection) -> EmulatedUser | None:
+        """The pool's session: the cookie's user, ``None`` after a sign-out, else the default."""
         cookie = connection.cookies.get(COOKIE)
         if cookie == SIGNED_OUT:
             return None
@@ -399,12 +445,27 @@ class Emulator:
         groups = tuple(g.strip() for g in (fields.get("groups") or [""])[0].split(",") if g.strip())
         name = (fields.get("name") or [""])[0].strip() or None
         user = EmulatedUser(email, groups, name)
-        return _set_user_cookie(RedirectResponse("/", 303), user.to_cookie())
+        # Signed in at the pool, then at the ALB (its /oauth2/idpresponse sets its cookie).
+        response = _set_user_cookie(RedirectResponse("/", 303), user.to_cookie())
+        return _set_alb_session(response, user)
 
     async def _sign_out(self, request: Request) -> Response:
         if _cross_site(request):
             return _FOREIGN_POST
-        return _set_user_cookie(RedirectResponse(f"{PREFIX}/sign-in", 303), SIGNED_OUT)
+        response = _set_user_cookie(RedirectResponse(f"{PREFIX}/sign-in", 303), SIGNED_OUT)
+        return _set_alb_session(response, None)
+
+    async def _pool_logout(self, request: Request) -> Response:
+        """Cognito's ``/logout``: end the pool's session and go to ``logout_uri``."""
+        client_id = request.query_params.get("client_id")
+        logout_uri = request.query_params.get("logout_uri", "")
+        if client_id != self.idp.client_id:
+            return PlainTextResponse("invalid client_id", 400)
+        if not _loopback_url(logout_uri):
+            # Cognito accepts only sign-out URLs registered on the client; here, local ones.
+            return PlainTextResponse("logout_uri must be an http(s) URL on this machine", 400)
+        # The ALB's cookie is the app's to expire; the pool ends only its own session.
+        return _set_user_cookie(RedirectResponse(logout_uri, 302), SIGNED_OUT)
 
 
 # Without this any page the browser opens could sign it in as someone else.
