@@ -15,11 +15,20 @@ through the ALB named in ``alb_arn``, which strips client-supplied ``x-amzn-oidc
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import Any, Unpack
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .audit import (
+    Hook,
+    async_hook,
+    audit_event,
+    log_decision,
+    run_authenticated_hook,
+    run_refused_hook,
+)
 from .core.dev_mode import local_client_asgi
 from .core.headers import from_asgi
 from .core.paths import PathMatcher
@@ -29,6 +38,7 @@ from .drivers.base import verifier_for
 from .exceptions import AuthenticationError
 from .responses import ErrorResponse, error_response
 from .settings import Settings, SettingsOptions
+from .user import User
 
 __all__ = ["CognitoAuthMiddleware"]
 
@@ -41,6 +51,25 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
+def _event(
+    scope: Scope,
+    error: AuthenticationError | None,
+    user: User | None,
+    oidc_data: str | None,
+    access_token: str | None,
+) -> dict[str, Any]:
+    trace = next((v for n, v in scope["headers"] if n == b"x-amzn-trace-id"), None)
+    return audit_event(
+        error=error,
+        user=user,
+        method=scope.get("method", "WEBSOCKET"),
+        path=_route_path(scope),
+        trace_id=trace.decode("latin-1") if trace is not None else None,
+        oidc_data=oidc_data,
+        access_token=access_token,
+    )
+
+
 class CognitoAuthMiddleware:
     """Pure ASGI middleware that admits only requests carrying valid ALB / Cognito headers.
 
@@ -49,6 +78,10 @@ class CognitoAuthMiddleware:
         settings: A ready :class:`Settings`; if omitted it is built from ``options`` and the
             ``COGNITO_AUTH_*`` environment variables.
         verifier: Share an :class:`AsyncVerifier` (and its key cache) between apps.
+        on_authenticated: ``hook(user, request)``, run for every admitted request; raising an
+            ``AuthenticationError`` refuses it (see :mod:`cognito_auth_middleware.audit`).
+        on_refused: ``hook(error, request)``, run for every refusal; it cannot change it.
+            Either hook may be ``async``; a plain function runs in a worker thread.
         **options: Any settings keyword (:class:`~cognito_auth_middleware.settings.Settings`):
             ``alb_arn``, ``user_pool_id``, ``client_id``, ``exclude_paths``, the policy's
             rules or its source (``allowed_groups``, ``config_path``, ``secret_name``, ...).
@@ -68,6 +101,8 @@ class CognitoAuthMiddleware:
         *,
         settings: Settings | None = None,
         verifier: AsyncVerifier | None = None,
+        on_authenticated: Hook | None = None,
+        on_refused: Hook | None = None,
         **options: Unpack[SettingsOptions],
     ) -> None:
         self.app = app
@@ -77,6 +112,9 @@ class CognitoAuthMiddleware:
         self._dev_mode = verifier.settings.dev_mode
         self._sign_out = SignOut.from_settings(verifier.settings)
         self._logout_path = verifier.settings.logout_path
+        self._on_authenticated = async_hook(on_authenticated, "on_authenticated")
+        self._on_refused = async_hook(on_refused, "on_refused")
+        self._audit = verifier.settings.audit_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -98,6 +136,7 @@ class CognitoAuthMiddleware:
             await self.app(scope, receive, send)
             return
         accept = ""
+        oidc_data = access_token = None
         try:
             (oidc_data, access_token, identity), accept = from_asgi(scope["headers"])
             user = await self.verifier.authenticate(
@@ -106,13 +145,24 @@ class CognitoAuthMiddleware:
                 identity,
                 client_host=local_client_asgi(scope) if self._dev_mode else None,
             )
+            scope.setdefault("state", {})["user"] = user
+            scope["user"] = user
+            scope["auth"] = AuthCredentials(list(user.groups))
+            if self._on_authenticated is not None:
+                connection = HTTPConnection(scope)
+                denial = await run_authenticated_hook(self._on_authenticated, user, connection)
+                if denial is not None:
+                    raise denial
         except AuthenticationError as exc:
+            if self._on_refused is not None:
+                await run_refused_hook(self._on_refused, exc, HTTPConnection(scope))
+            if self._audit:
+                log_decision(_event(scope, exc, None, oidc_data, access_token))
             refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
             await self._refuse(scope, send, refusal)
             return
-        scope.setdefault("state", {})["user"] = user
-        scope["user"] = user
-        scope["auth"] = AuthCredentials(list(user.groups))
+        if self._audit:
+            log_decision(_event(scope, None, user, oidc_data, access_token))
         await self.app(scope, receive, send)
 
     @staticmethod

@@ -266,6 +266,7 @@ class SettingsOptions(TypedDict, total=False):
     cognito_domain: str | None
     logout_uri: str | None
     session_cookie: str | None
+    audit_log: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,8 @@ class Settings:
         logout_uri: Where the pool's logout endpoint sends the browser afterwards (a sign-out
             URL registered on the app client).
         session_cookie: The ALB's session cookie name (the action's ``SessionCookieName``).
+        audit_log: Log one event per decision on ``cognito_auth_middleware.audit`` (see
+            :mod:`cognito_auth_middleware.audit`).
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -354,6 +357,7 @@ class Settings:
     cognito_domain: str | None = None
     logout_uri: str | None = None
     session_cookie: str = "AWSELBAuthSessionCookie"
+    audit_log: bool = False
 
     @classmethod
     def load(
@@ -482,6 +486,7 @@ class Settings:
             cognito_domain=sign_out[1],
             logout_uri=sign_out[2],
             session_cookie=sign_out[3],
+            audit_log=_as_bool("audit_log", raw.get("audit_log", False)),
         )
 
     @classmethod

@@ -18,8 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
+from .audit import (
+    Hook,
+    audit_event,
+    log_decision,
+    run_authenticated_hook_sync,
+    run_refused_hook_sync,
+    sync_hook,
+)
 from .core.dev_mode import local_client_environ
 from .core.headers import from_environ
 from .core.paths import PathMatcher
@@ -59,6 +67,9 @@ class CognitoAuthWSGIMiddleware:
         settings: A ready :class:`Settings`; if omitted it is built from ``options`` and the
             ``COGNITO_AUTH_*`` environment variables.
         verifier: Share a :class:`Verifier` (and its key cache) between apps.
+        on_authenticated: ``hook(user, request)`` as for ``CognitoAuthMiddleware``, with
+            werkzeug's shallow ``Request``; a plain function, called in the request's thread.
+        on_refused: ``hook(error, request)``, likewise.
         **options: The same keywords as ``CognitoAuthMiddleware``.
 
     Raises:
@@ -76,6 +87,8 @@ class CognitoAuthWSGIMiddleware:
         *,
         settings: Settings | None = None,
         verifier: Verifier | None = None,
+        on_authenticated: Hook | None = None,
+        on_refused: Hook | None = None,
         **options: Unpack[SettingsOptions],
     ) -> None:
         self.app = app
@@ -85,6 +98,9 @@ class CognitoAuthWSGIMiddleware:
         self._dev_mode = verifier.settings.dev_mode
         self._sign_out = SignOut.from_settings(verifier.settings)
         self._logout_path = verifier.settings.logout_path
+        self._on_authenticated = sync_hook(on_authenticated, "on_authenticated")
+        self._on_refused = sync_hook(on_refused, "on_refused")
+        self._audit = verifier.settings.audit_log
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -102,9 +118,39 @@ class CognitoAuthWSGIMiddleware:
                 identity,
                 client_host=local_client_environ(environ) if self._dev_mode else None,
             )
+            environ[ENVIRON_KEY] = user
+            if self._on_authenticated is not None:
+                request = Request(environ, shallow=True)
+                denial = run_authenticated_hook_sync(self._on_authenticated, user, request)
+                if denial is not None:
+                    raise denial
         except AuthenticationError as exc:
+            environ.pop(ENVIRON_KEY, None)
+            if self._on_refused is not None:
+                run_refused_hook_sync(self._on_refused, exc, Request(environ, shallow=True))
+            if self._audit:
+                log_decision(_event(environ, exc, None, oidc_data, access_token))
             refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
             response = Response(refusal.body, status=refusal.status, headers=refusal.headers)
             return response(environ, start_response)
-        environ[ENVIRON_KEY] = user
+        if self._audit:
+            log_decision(_event(environ, None, user, oidc_data, access_token))
         return self.app(environ, start_response)
+
+
+def _event(
+    environ: WSGIEnvironment,
+    error: AuthenticationError | None,
+    user: User | None,
+    oidc_data: str | None,
+    access_token: str | None,
+) -> dict[str, Any]:
+    return audit_event(
+        error=error,
+        user=user,
+        method=str(environ.get("REQUEST_METHOD", "")),
+        path=str(environ.get("PATH_INFO") or "/"),
+        trace_id=environ.get("HTTP_X_AMZN_TRACE_ID"),
+        oidc_data=oidc_data,
+        access_token=access_token,
+    )

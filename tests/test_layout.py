@@ -45,7 +45,7 @@ def layer_of(module: str) -> str:
     parts = module.split(".")
     if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()):
         return {"core": "core", "drivers": "drivers"}.get(parts[1], parts[1])
-    if module == NAME or parts[1] in {"asgi", "wsgi", "responses"}:
+    if module == NAME or parts[1] in {"asgi", "wsgi", "responses", "audit"}:
         return "shells"
     return "vocabulary"
 
@@ -93,6 +93,7 @@ def test_the_folders_are_the_design() -> None:
     assert top == [
         "__init__.py",
         "asgi.py",
+        "audit.py",
         "core",
         "drivers",
         "exceptions.py",

@@ -88,6 +88,7 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "cognito_domain": ("my-app", "https://my-app.auth.eu-west-2.amazoncognito.com"),
     "logout_uri": ("https://app.example.com/bye?x=1", "https://app.example.com/bye?x=1"),
     "session_cookie": ("MySession", "MySession"),
+    "audit_log": ("on", True),
 }
 # Settings that cannot be honoured alone: what they need besides (a sign-out needs all three).
 SIGN_OUT = {
