@@ -26,6 +26,7 @@ from .core.paths import PathMatcher
 from .drivers.aio import AsyncVerifier
 from .drivers.base import verifier_for
 from .exceptions import AuthenticationError
+from .pages import Pages
 from .responses import ErrorResponse, error_response
 from .settings import Settings, SettingsOptions
 
@@ -53,7 +54,8 @@ class CognitoAuthMiddleware:
             rules or its source (``allowed_groups``, ``config_path``, ``secret_name``, ...).
 
     Raises:
-        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+        ConfigurationError: at construction, if ``alb_arn`` is missing, a setting is invalid,
+            or the ``error_template`` cannot be used.
 
     Example:
         >>> app.add_middleware(CognitoAuthMiddleware, alb_arn=ARN, user_pool_id=POOL,
@@ -73,6 +75,7 @@ class CognitoAuthMiddleware:
         self.verifier = verifier = verifier_for(AsyncVerifier, settings, verifier, options)
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
+        self._pages = Pages.from_settings(verifier.settings)
         self._dev_mode = verifier.settings.dev_mode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,7 +99,13 @@ class CognitoAuthMiddleware:
                 client_host=local_client_asgi(scope) if self._dev_mode else None,
             )
         except AuthenticationError as exc:
-            refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
+            refusal = error_response(
+                exc,
+                accept=accept,
+                redirect_url=self._redirect_url,
+                path=scope.get("root_path", "") + _route_path(scope),  # as the browser sent it
+                pages=self._pages,
+            )
             await self._refuse(scope, send, refusal)
             return
         scope.setdefault("state", {})["user"] = user

@@ -69,6 +69,18 @@ _RULE_FIELDS = (
     "admin_groups",
     "admin_users",
 )
+# Who to ask for access, named on the 403 page: an email address (a mailto: link) or an https
+# URL. Narrower than the standards allow, so that the value needs no escaping inside a URL
+# (no "?" or "#" in an address, no quote or space in a URL) and cannot be another scheme.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"{_LABEL}(?:\.{_LABEL})+"
+_SUPPORT_EMAIL_RE = re.compile(rf"[A-Za-z0-9._+-]{{1,64}}@{_HOST}", re.ASCII)
+_SUPPORT_URL_RE = re.compile(
+    rf"https://{_HOST}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~!$&()*+,;=:@%/?-]*)?(?:#[A-Za-z0-9._~!$&()*+,;=:@%/?-]*)?",
+    re.ASCII,
+)
+_MAX_SUPPORT_CONTACT = 512
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 # _FIELDS, _LIST_FIELDS and _STR_FIELDS are read off the Settings dataclass, below it.
@@ -214,6 +226,8 @@ class SettingsOptions(TypedDict, total=False):
     key_fetch_timeout: float | None
     dev_mode: bool | None
     dev_config: str | None
+    support_contact: str | None
+    error_template: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +274,10 @@ class Settings:
             production.
         dev_config: The mock user's JSON file (default ``dev-mock-user.json`` in the working
             directory, if present).
+        support_contact: Who refused users may ask for access, named on the 403 page: an
+            email address (shown as a ``mailto:`` link) or an ``https`` URL.
+        error_template: An HTML file replacing the refusal pages, read when a middleware is
+            built (see :mod:`cognito_auth_middleware.pages`).
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -290,6 +308,8 @@ class Settings:
     key_fetch_timeout: float
     dev_mode: bool = False
     dev_config: str | None = None
+    support_contact: str | None = None
+    error_template: str | None = None
 
     @classmethod
     def load(
@@ -385,6 +405,21 @@ class Settings:
                     f"{name} ({_env_name(name)}) has characters no {name.replace('_', ' ')} "
                     f"can hold: {strs[name]!r}"
                 )
+        contact = strs["support_contact"]
+        if contact is not None and not (
+            len(contact) <= _MAX_SUPPORT_CONTACT
+            and (_SUPPORT_EMAIL_RE.fullmatch(contact) or _SUPPORT_URL_RE.fullmatch(contact))
+        ):
+            raise ConfigurationError(
+                f"support_contact ({_env_name('support_contact')}) must be an email address or "
+                f"an https URL, got {contact!r}"
+            )
+        template = strs["error_template"]
+        if template is not None and not _SOURCE_RES["config_path"].fullmatch(template):
+            raise ConfigurationError(
+                f"error_template ({_env_name('error_template')}) has characters no file path "
+                f"can hold: {template!r}"
+            )
         for path in lists["exclude_paths"]:
             if not path.startswith("/"):
                 raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
@@ -413,6 +448,8 @@ class Settings:
             ),
             dev_mode=_as_bool("dev_mode", raw.get("dev_mode", False)),
             dev_config=strs["dev_config"],
+            support_contact=contact,
+            error_template=template,
         )
 
     @classmethod

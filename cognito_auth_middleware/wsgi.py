@@ -26,6 +26,7 @@ from .core.paths import PathMatcher
 from .drivers.base import verifier_for
 from .drivers.sync import Verifier
 from .exceptions import AuthenticationError
+from .pages import Pages
 from .responses import error_response
 from .settings import Settings, SettingsOptions
 from .user import User
@@ -33,9 +34,11 @@ from .user import User
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ENVIRON_KEY", "CognitoAuthWSGIMiddleware", "get_user"]
+__all__ = ["ENVIRON_KEY", "PAGES_KEY", "CognitoAuthWSGIMiddleware", "get_user", "request_path"]
 
 ENVIRON_KEY = "cognito_auth.user"
+#: Where the middleware leaves its refusal pages, for the decorators that refuse in a view.
+PAGES_KEY = "cognito_auth.pages"
 
 
 def get_user(environ: Mapping[str, Any]) -> User | None:
@@ -50,6 +53,15 @@ def get_user(environ: Mapping[str, Any]) -> User | None:
     return user if isinstance(user, User) else None
 
 
+def request_path(environ: Mapping[str, Any]) -> bytes:
+    """The request's path as the browser sent it (``SCRIPT_NAME`` + ``PATH_INFO``), as bytes.
+
+    PEP 3333 servers hand the path over as latin-1 text standing for its bytes.
+    """
+    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    return path.encode("latin-1", errors="replace")
+
+
 class CognitoAuthWSGIMiddleware:
     """WSGI middleware that admits only requests carrying valid ALB / Cognito headers.
 
@@ -61,7 +73,8 @@ class CognitoAuthWSGIMiddleware:
         **options: The same keywords as ``CognitoAuthMiddleware``.
 
     Raises:
-        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+        ConfigurationError: at construction, if ``alb_arn`` is missing, a setting is invalid,
+            or the ``error_template`` cannot be used.
 
     Example:
         >>> app.wsgi_app = CognitoAuthWSGIMiddleware(app.wsgi_app, exclude_paths=["/health"])
@@ -81,9 +94,11 @@ class CognitoAuthWSGIMiddleware:
         self.verifier = verifier = verifier_for(Verifier, settings, verifier, options)
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
+        self._pages = Pages.from_settings(verifier.settings)
         self._dev_mode = verifier.settings.dev_mode
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ[PAGES_KEY] = self._pages
         if self._excluded(environ.get("PATH_INFO") or "/"):
             return self.app(environ, start_response)
         (oidc_data, access_token, identity), accept = from_environ(environ)
@@ -95,7 +110,13 @@ class CognitoAuthWSGIMiddleware:
                 client_host=local_client_environ(environ) if self._dev_mode else None,
             )
         except AuthenticationError as exc:
-            refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
+            refusal = error_response(
+                exc,
+                accept=accept,
+                redirect_url=self._redirect_url,
+                path=request_path(environ),
+                pages=self._pages,
+            )
             response = Response(refusal.body, status=refusal.status, headers=refusal.headers)
             return response(environ, start_response)
         environ[ENVIRON_KEY] = user
