@@ -32,7 +32,7 @@ from cognito_auth_middleware.exceptions import (
     KeysUnavailableError,
     MissingTokenError,
 )
-from cognito_auth_middleware.integrations.flask import groups_required
+from cognito_auth_middleware.integrations.flask import CognitoAuth, groups_required
 from cognito_auth_middleware.pages import (
     DENIED,
     EXPIRED,
@@ -344,6 +344,9 @@ def test_both_middlewares_serve_the_template(
     template = tmp_path / "refused.html"
     template.write_text(TEMPLATE)
     app = build(**key_server.settings(error_template=str(template)))
+    status, page = get(app, "/x", {"accept": "application/json"})
+    assert status == 401
+    assert json.loads(page)["error"] == "missing_token"  # API clients: JSON, as without it
     status, page = get(app, "/x", {})
     assert (status, page) == (
         401,
@@ -392,3 +395,36 @@ def test_a_flask_decorator_behind_the_middleware_uses_its_pages(
     response = app.test_client().get("/admin", headers={**idp.headers(), **BROWSER})
     assert response.status_code == 403
     assert f"href='{html.escape(CONTACT_URL)}'" in response.get_data(as_text=True)
+
+
+def test_the_flask_decorators_serve_the_template(tmp_path: Path, key_server: KeyServer) -> None:
+    template = tmp_path / "refused.html"
+    template.write_text("<h1>$title</h1>")
+    auth = CognitoAuth(**key_server.settings(error_template=str(template)))
+    app = Flask(__name__)
+
+    @app.get("/me")
+    @auth.login_required
+    def me() -> str:
+        return "me"
+
+    response = app.test_client().get("/me", headers=BROWSER)
+    assert response.get_data(as_text=True) == f"<h1>{NOT_SIGNED_IN.title}</h1>"
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_the_readme_quotes_the_pages_words() -> None:
+    flat = " ".join(README.split())
+    for notice in (NOT_SIGNED_IN, EXPIRED, DENIED, UNAVAILABLE):
+        row = f"| {html.unescape(notice.title)} | {notice.message} |"
+        assert row in flat, row
+    assert f'"{EXPIRED.text()}"' in flat  # the Streamlit paragraph
+    assert f'"{DENIED.action}."' in flat
+
+
+def test_the_readme_template_is_a_valid_template(tmp_path: Path) -> None:
+    (example,) = re.findall(r"```html\n(.*?)```", README, flags=re.S)
+    page = template_pages(tmp_path, example).html(ExpiredTokenError("x"), "/a")
+    assert b'<a href="/a">Reload the page to sign in again</a>' in page
