@@ -36,6 +36,7 @@ from .core.sign_out import SignOut
 from .drivers.aio import AsyncVerifier
 from .drivers.base import verifier_for
 from .exceptions import AuthenticationError
+from .pages import Pages
 from .responses import ErrorResponse, error_response
 from .settings import Settings, SettingsOptions
 from .user import User
@@ -87,7 +88,8 @@ class CognitoAuthMiddleware:
             rules or its source (``allowed_groups``, ``config_path``, ``secret_name``, ...).
 
     Raises:
-        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+        ConfigurationError: at construction, if ``alb_arn`` is missing, a setting is invalid,
+            or the ``error_template`` cannot be used.
 
     Example:
         >>> app.add_middleware(CognitoAuthMiddleware, alb_arn=ARN, user_pool_id=POOL,
@@ -109,6 +111,7 @@ class CognitoAuthMiddleware:
         self.verifier = verifier = verifier_for(AsyncVerifier, settings, verifier, options)
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
+        self._pages = Pages.from_settings(verifier.settings)
         self._dev_mode = verifier.settings.dev_mode
         self._sign_out = SignOut.from_settings(verifier.settings)
         self._logout_path = verifier.settings.logout_path
@@ -158,7 +161,13 @@ class CognitoAuthMiddleware:
                 await run_refused_hook(self._on_refused, exc, HTTPConnection(scope))
             if self._audit:
                 log_decision(_event(scope, exc, None, oidc_data, access_token))
-            refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
+            refusal = error_response(
+                exc,
+                accept=accept,
+                redirect_url=self._redirect_url,
+                path=scope.get("root_path", "") + _route_path(scope),  # as the browser sent it
+                pages=self._pages,
+            )
             await self._refuse(scope, send, refusal)
             return
         if self._audit:

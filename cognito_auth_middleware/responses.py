@@ -16,24 +16,25 @@ KeysUnavailableError       503     ``keys_unavailable``        1013
 =========================  ======  ==========================  ===============
 
 API clients get JSON (``{"error": code, "message": ..., "status": ...}``); browsers (``Accept``
-naming ``text/html``) get a small HTML page, or a redirect to ``redirect_url`` for a 401 when one
-is configured. Every answer carries ``Cache-Control: no-store``; a 503 carries ``Retry-After``.
+naming ``text/html``) get a page in plain words for the app's users (from
+:mod:`cognito_auth_middleware.pages`), or a redirect to ``redirect_url`` for a 401 when one is
+configured. Every answer carries ``Cache-Control: no-store``; a 503 carries ``Retry-After``.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from dataclasses import dataclass
 
 from .exceptions import AuthenticationError
+from .pages import Pages
 
 __all__ = ["ErrorResponse", "error_response"]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
-_TITLES = {401: "Sign-in required", 403: "Access denied", 503: "Service unavailable"}
+_BUILT_IN = Pages()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +47,13 @@ class ErrorResponse:
     websocket_close_code: int
 
 
-def _html_page(status: int, message: str) -> bytes:
-    title = _TITLES[status]
-    return (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{status} {title}</title>"
-        "<body style='font-family:system-ui,sans-serif;max-width:40em;margin:4em auto'>"
-        f"<h1>{title}</h1><p>{html.escape(message)}</p></body></html>"
-    ).encode()
-
-
 def error_response(
-    exc: AuthenticationError, *, accept: str = "", redirect_url: str | None = None
+    exc: AuthenticationError,
+    *,
+    accept: str = "",
+    redirect_url: str | None = None,
+    path: str | bytes = "/",
+    pages: Pages = _BUILT_IN,
 ) -> ErrorResponse:
     """Map a refusal to its HTTP answer, and log it once for the operator.
 
@@ -65,6 +61,8 @@ def error_response(
         exc: The refusal.
         accept: The request's ``Accept`` header, to choose HTML or JSON.
         redirect_url: Where browsers go on a 401, if configured.
+        path: The request's path as the browser sent it, which the page links to.
+        pages: The app's pages (:meth:`Pages.from_settings`); the built-in ones by default.
     """
     status = exc.status_code
     log = logger.warning if status == 503 else logger.info
@@ -84,11 +82,10 @@ def error_response(
         headers.append(("location", redirect_url))
         headers.append(("content-length", "0"))
         return ErrorResponse(302, headers, b"", close_code)
-    message = exc.public_message
     if wants_html:
-        body, content_type = _html_page(status, message), "text/html; charset=utf-8"
+        body, content_type = pages.html(exc, path), "text/html; charset=utf-8"
     else:
-        payload = {"error": exc.code, "message": message, "status": status}
+        payload = {"error": exc.code, "message": exc.public_message, "status": status}
         body, content_type = json.dumps(payload).encode(), "application/json"
     headers += [("content-type", content_type), ("content-length", str(len(body)))]
     return ErrorResponse(status, headers, body, close_code)

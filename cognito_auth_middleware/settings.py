@@ -76,6 +76,18 @@ _RULE_FIELDS = (
     "admin_groups",
     "admin_users",
 )
+# Who to ask for access, named on the 403 page: an email address (a mailto: link) or an https
+# URL. Narrower than the standards allow, so that the value needs no escaping inside a URL
+# (no "?" or "#" in an address, no quote or space in a URL) and cannot be another scheme.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"{_LABEL}(?:\.{_LABEL})+"
+_SUPPORT_EMAIL_RE = re.compile(rf"[A-Za-z0-9._+-]{{1,64}}@{_HOST}", re.ASCII)
+_SUPPORT_URL_RE = re.compile(
+    rf"https://{_HOST}(?::[0-9]{{1,5}})?(?:/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~!$&()*+,;=:@%/?-]*)?(?:#[A-Za-z0-9._~!$&()*+,;=:@%/?-]*)?",
+    re.ASCII,
+)
+_MAX_SUPPORT_CONTACT = 512
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 # _FIELDS, _LIST_FIELDS and _STR_FIELDS are read off the Settings dataclass, below it.
@@ -267,6 +279,8 @@ class SettingsOptions(TypedDict, total=False):
     logout_uri: str | None
     session_cookie: str | None
     audit_log: bool | None
+    support_contact: str | None
+    error_template: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +337,10 @@ class Settings:
         session_cookie: The ALB's session cookie name (the action's ``SessionCookieName``).
         audit_log: Log one event per decision on ``cognito_auth_middleware.audit`` (see
             :mod:`cognito_auth_middleware.audit`).
+        support_contact: Who refused users may ask for access, named on the 403 page: an
+            email address (shown as a ``mailto:`` link) or an ``https`` URL.
+        error_template: An HTML file replacing the refusal pages, read when a middleware is
+            built (see :mod:`cognito_auth_middleware.pages`).
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -358,6 +376,8 @@ class Settings:
     logout_uri: str | None = None
     session_cookie: str = "AWSELBAuthSessionCookie"
     audit_log: bool = False
+    support_contact: str | None = None
+    error_template: str | None = None
 
     @classmethod
     def load(
@@ -453,6 +473,21 @@ class Settings:
                     f"{name} ({_env_name(name)}) has characters no {name.replace('_', ' ')} "
                     f"can hold: {strs[name]!r}"
                 )
+        contact = strs["support_contact"]
+        if contact is not None and not (
+            len(contact) <= _MAX_SUPPORT_CONTACT
+            and (_SUPPORT_EMAIL_RE.fullmatch(contact) or _SUPPORT_URL_RE.fullmatch(contact))
+        ):
+            raise ConfigurationError(
+                f"support_contact ({_env_name('support_contact')}) must be an email address or "
+                f"an https URL, got {contact!r}"
+            )
+        template = strs["error_template"]
+        if template is not None and not _SOURCE_RES["config_path"].fullmatch(template):
+            raise ConfigurationError(
+                f"error_template ({_env_name('error_template')}) has characters no file path "
+                f"can hold: {template!r}"
+            )
         for path in lists["exclude_paths"]:
             if not path.startswith("/"):
                 raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
@@ -487,6 +522,8 @@ class Settings:
             logout_uri=sign_out[2],
             session_cookie=sign_out[3],
             audit_log=_as_bool("audit_log", raw.get("audit_log", False)),
+            support_contact=contact,
+            error_template=template,
         )
 
     @classmethod

@@ -35,6 +35,7 @@ from .core.sign_out import SignOut
 from .drivers.base import verifier_for
 from .drivers.sync import Verifier
 from .exceptions import AuthenticationError
+from .pages import Pages
 from .responses import error_response
 from .settings import Settings, SettingsOptions
 from .user import User
@@ -42,9 +43,11 @@ from .user import User
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ENVIRON_KEY", "CognitoAuthWSGIMiddleware", "get_user"]
+__all__ = ["ENVIRON_KEY", "PAGES_KEY", "CognitoAuthWSGIMiddleware", "get_user", "request_path"]
 
 ENVIRON_KEY = "cognito_auth.user"
+#: Where the middleware leaves its refusal pages, for the decorators that refuse in a view.
+PAGES_KEY = "cognito_auth.pages"
 
 
 def get_user(environ: Mapping[str, Any]) -> User | None:
@@ -57,6 +60,15 @@ def get_user(environ: Mapping[str, Any]) -> User | None:
     """
     user = environ.get(ENVIRON_KEY)
     return user if isinstance(user, User) else None
+
+
+def request_path(environ: Mapping[str, Any]) -> bytes:
+    """The request's path as the browser sent it (``SCRIPT_NAME`` + ``PATH_INFO``), as bytes.
+
+    PEP 3333 servers hand the path over as latin-1 text standing for its bytes.
+    """
+    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    return path.encode("latin-1", errors="replace")
 
 
 class CognitoAuthWSGIMiddleware:
@@ -73,7 +85,8 @@ class CognitoAuthWSGIMiddleware:
         **options: The same keywords as ``CognitoAuthMiddleware``.
 
     Raises:
-        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+        ConfigurationError: at construction, if ``alb_arn`` is missing, a setting is invalid,
+            or the ``error_template`` cannot be used.
 
     Example:
         >>> app.wsgi_app = CognitoAuthWSGIMiddleware(app.wsgi_app, exclude_paths=["/health"])
@@ -95,6 +108,7 @@ class CognitoAuthWSGIMiddleware:
         self.verifier = verifier = verifier_for(Verifier, settings, verifier, options)
         self._excluded = PathMatcher(verifier.settings.exclude_paths)
         self._redirect_url = verifier.settings.redirect_url
+        self._pages = Pages.from_settings(verifier.settings)
         self._dev_mode = verifier.settings.dev_mode
         self._sign_out = SignOut.from_settings(verifier.settings)
         self._logout_path = verifier.settings.logout_path
@@ -108,6 +122,7 @@ class CognitoAuthWSGIMiddleware:
             # As the ASGI middleware: served whether or not the browser is still signed in.
             headers = self._sign_out.headers(environ.get("HTTP_COOKIE"))
             return Response(status=self._sign_out.status, headers=headers)(environ, start_response)
+        environ[PAGES_KEY] = self._pages
         if self._excluded(path):
             return self.app(environ, start_response)
         (oidc_data, access_token, identity), accept = from_environ(environ)
@@ -130,7 +145,13 @@ class CognitoAuthWSGIMiddleware:
                 run_refused_hook_sync(self._on_refused, exc, Request(environ, shallow=True))
             if self._audit:
                 log_decision(_event(environ, exc, None, oidc_data, access_token))
-            refusal = error_response(exc, accept=accept, redirect_url=self._redirect_url)
+            refusal = error_response(
+                exc,
+                accept=accept,
+                redirect_url=self._redirect_url,
+                path=request_path(environ),
+                pages=self._pages,
+            )
             response = Response(refusal.body, status=refusal.status, headers=refusal.headers)
             return response(environ, start_response)
         if self._audit:

@@ -403,9 +403,9 @@ def test_tampered_token_is_refused_even_after_the_genuine_one_was_accepted(
 @pytest.mark.parametrize(
     ("overrides", "groups", "make_headers", "status", "marker"),
     [
-        pytest.param({}, None, no_headers, 401, "<h1>Sign-in required</h1>", id="html-401"),
+        pytest.param({}, None, no_headers, 401, "You are not signed in</h1>", id="html-401"),
         pytest.param(
-            {}, None, expired_alb_token, 401, "<h1>Sign-in required</h1>", id="html-401-expired"
+            {}, None, expired_alb_token, 401, "Your session has expired</h1>", id="html-401-expired"
         ),
         pytest.param(
             {"redirect_url": "https://login.example.com/"},
@@ -428,7 +428,7 @@ def test_tampered_token_is_refused_even_after_the_genuine_one_was_accepted(
             ["staff"],
             None,
             403,
-            "<h1>Access denied</h1>",
+            "You don&#x27;t have access to this app</h1>",
             id="html-403-is-never-redirected",
         ),
     ],

@@ -104,7 +104,7 @@ def test_page_and_api_are_refused_without_headers(
         served = client.get(f"{MOUNT}/", headers={**idp.headers(), "accept": "text/html"})
     assert page.status_code == 401
     assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert "Sign-in required" in page.text
+    assert "You are not signed in" in page.text
     assert (config.status_code, config.json()["error"]) == (401, "missing_token")
     assert (call.status_code, call.json()["error"]) == (401, "missing_token")
     assert served.status_code == 200

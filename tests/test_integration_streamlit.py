@@ -39,6 +39,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from cognito_auth_middleware import reload_policy
 from cognito_auth_middleware.integrations.streamlit import SESSION_EXPIRED
+from cognito_auth_middleware.pages import DENIED, NOT_SIGNED_IN
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 
 ALICE_SUB = "a1a1a1a1-0000-4000-8000-000000000001"
@@ -75,6 +76,8 @@ SCRIPT = textwrap.dedent(
         options = {"leeway": 0, "dev_mode": st.query_params.get("mode") == "dev"}
         if "policy" in st.query_params:
             options["config_path"] = st.query_params["policy"]
+        if "contact" in st.query_params:
+            options["support_contact"] = st.query_params["contact"]
         user = require_user(verifier=shared_verifier(**options))
         st.markdown(f"Hello {user.email} admin={user.is_admin}")
     elif st.query_params.get("mode") == "raw":
@@ -218,11 +221,9 @@ def test_a_repeated_header_is_refused(client: TestClient, idp: FakeIdentityProvi
 @pytest.mark.parametrize(
     ("defect", "message"),
     [
-        pytest.param(None, "the x-amzn-oidc-data header is missing", id="no-headers"),
+        pytest.param(None, NOT_SIGNED_IN.text(), id="no-headers"),
         pytest.param("expired", SESSION_EXPIRED, id="expired"),
-        pytest.param(
-            "wrong_signer", "The sign-in token is not valid for this application.", id="forged"
-        ),
+        pytest.param("wrong_signer", NOT_SIGNED_IN.text(), id="forged"),
     ],
 )
 def test_require_user_shows_the_tables_message_and_stops(
@@ -313,7 +314,7 @@ def test_a_policy_change_applies_at_the_next_rerun(
 ) -> None:
     policy = tmp_path / "auth-config.json"
     policy.write_text(json.dumps({"allowed_groups": ["analysts"]}))
-    query = f"mode=session&policy={policy}"
+    query = f"mode=session&policy={policy}&contact=it_help@example.com"
     with session(client, short_lived(idp, alb_ttl=1, access_ttl=60)) as opened:
         assert opened.rerun(query).markdown == [HELLO]
         policy.write_text(
@@ -326,7 +327,9 @@ def test_a_policy_change_applies_at_the_next_rerun(
         reload_policy()
         refused = opened.rerun(query)
         assert refused.markdown == []
-        assert refused.errors == ["You are signed in but not allowed to use this application."]
+        # The support contact is named, escaped for st.error's Markdown ("_" is no emphasis).
+        ask = r"Ask for access: it\_help\@example\.com"
+        assert refused.errors == [f"{DENIED.title}. {DENIED.message} {ask}"]
         policy.write_text(json.dumps({"allowed_groups": ["analysts"]}))
         reload_policy()
         assert opened.rerun(query).markdown == [HELLO]  # admin no more
@@ -377,4 +380,4 @@ def test_dev_mode_refuses_a_session_that_is_not_plainly_local(
 ) -> None:
     rendered = run_script(client, LOCAL | headers, "mode=dev")
     assert rendered.markdown == []
-    assert rendered.errors == ["the x-amzn-oidc-data header is missing"]
+    assert rendered.errors == [NOT_SIGNED_IN.text()]

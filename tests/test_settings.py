@@ -84,6 +84,8 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "key_fetch_timeout": ("2.5", 2.5),
     "dev_mode": ("yes", True),
     "dev_config": ("dev.json\n", "dev.json"),
+    "support_contact": (" it-help@example.com\n", "it-help@example.com"),
+    "error_template": ("./refused.html", "./refused.html"),
     "logout_path": ("/sign-out\n", "/sign-out"),
     "cognito_domain": ("my-app", "https://my-app.auth.eu-west-2.amazoncognito.com"),
     "logout_uri": ("https://app.example.com/bye?x=1", "https://app.example.com/bye?x=1"),
@@ -112,6 +114,51 @@ def test_every_setting_is_read_from_a_keyword_and_its_variable(name: str, source
     if source == "environment":
         environ[f"COGNITO_AUTH_{name.upper()}"] = text
     assert getattr(Settings.load(environ=environ, **options), name) == expected
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        pytest.param("it-help@example.com", id="email"),
+        pytest.param("first.last+access@mail.example.co.uk", id="email-plus"),
+        pytest.param("https://help.example.com", id="url"),
+        pytest.param("https://help.example.com:8443/access?team=data&app=x#form", id="url-full"),
+    ],
+)
+def test_support_contact_is_an_email_address_or_an_https_url(contact: str) -> None:
+    assert Settings.load(environ={}, region="eu-west-2", support_contact=contact).support_contact
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        pytest.param("http://help.example.com/", id="plain-http"),
+        pytest.param("javascript:alert(1)", id="javascript"),
+        pytest.param("mailto:help@example.com", id="mailto-scheme"),
+        pytest.param("help", id="word"),
+        pytest.param("help@localhost", id="no-domain"),
+        pytest.param("a?cc=x@example.com", id="mail-header-in-address"),
+        pytest.param("help@example.com, other@example.com", id="two-addresses"),
+        pytest.param("https://help.example.com/a b", id="space"),
+        pytest.param("https://help.example.com/'onmouseover='x", id="quote"),
+        pytest.param('https://help.example.com/"><script>', id="markup"),
+        pytest.param("https://help.example.com/\\evil", id="backslash"),
+        pytest.param("https://help.example.com/\nSet-Cookie: x=y", id="newline"),
+        pytest.param("https://user@help.example.com/", id="userinfo"),
+        pytest.param("https://help.example.com/" + "a" * 500, id="too-long"),
+        pytest.param("ann@exämple.com", id="non-ascii"),
+    ],
+)
+def test_any_other_support_contact_stops_the_app(contact: str) -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"support_contact \(COGNITO_AUTH_SUPPORT_CONTACT\)"
+    ):
+        Settings.load(environ={}, region="eu-west-2", support_contact=contact)
+
+
+def test_an_error_template_path_with_control_characters_stops_the_app() -> None:
+    with pytest.raises(ConfigurationError, match=r"error_template \(COGNITO_AUTH_ERROR_TEMPLATE\)"):
+        Settings.load(environ={}, region="eu-west-2", error_template="page\x00.html")
 
 
 def test_keywords_win_over_the_environment() -> None:

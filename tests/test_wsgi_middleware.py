@@ -251,7 +251,7 @@ def test_refusal_is_html_for_browsers(
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
     assert page.startswith("<!doctype html>")
-    assert ("Access denied" if status == 403 else "Sign-in required") in page
+    assert ("have access to this app" if status == 403 else "to sign in again") in page
     assert_safe_refusal(response, headers)
 
 
@@ -398,7 +398,7 @@ def test_key_outage_is_html_503_for_browsers(
     # A redirect to sign-in would not help with an outage.
     assert response.status_code == 503
     assert "Location" not in response.headers
-    assert "Service unavailable" in response.get_data(as_text=True)
+    assert "Sign-in is temporarily unavailable" in response.get_data(as_text=True)
     assert response.headers["Retry-After"].isdigit()
     assert response.headers["Cache-Control"] == "no-store"
 

@@ -50,10 +50,11 @@ from cognito_auth_middleware.core.sign_out import SignOut
 from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.drivers.sync import Verifier
 from cognito_auth_middleware.exceptions import AuthenticationError, MissingTokenError
+from cognito_auth_middleware.pages import Pages
 from cognito_auth_middleware.responses import error_response
 from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
-from cognito_auth_middleware.wsgi import ENVIRON_KEY, get_user
+from cognito_auth_middleware.wsgi import ENVIRON_KEY, PAGES_KEY, get_user, request_path
 
 __all__ = ["CognitoAuth", "current_user", "groups_required"]
 
@@ -74,15 +75,25 @@ def current_user() -> User | None:
     return get_user(request.environ)
 
 
-def _refusal(exc: AuthenticationError, redirect_url: str | None) -> Response:
+def _refusal(exc: AuthenticationError, redirect_url: str | None, pages: Pages | None) -> Response:
+    if pages is None:  # behind the middleware: its pages (its support_contact, its template)
+        found = request.environ.get(PAGES_KEY)
+        pages = found if isinstance(found, Pages) else Pages()
     refusal = error_response(
-        exc, accept=request.headers.get("accept", ""), redirect_url=redirect_url
+        exc,
+        accept=request.headers.get("accept", ""),
+        redirect_url=redirect_url,
+        path=request_path(request.environ),
+        pages=pages,
     )
     return Response(refusal.body, status=refusal.status, headers=refusal.headers)
 
 
 def _guard(
-    view: Callable[P, R], admit: Callable[[], object], redirect_url: str | None
+    view: Callable[P, R],
+    admit: Callable[[], object],
+    redirect_url: str | None,
+    pages: Pages | None = None,
 ) -> Callable[P, R | Response]:
     """``view``, answering the table's refusal instead whenever ``admit()`` refuses."""
 
@@ -91,7 +102,7 @@ def _guard(
         try:
             admit()
         except AuthenticationError as exc:
-            return _refusal(exc, redirect_url)
+            return _refusal(exc, redirect_url, pages)
         return view(*args, **kwargs)
 
     return guarded
@@ -144,7 +155,8 @@ class CognitoAuth:
             ``exclude_paths`` does not apply (a view is protected exactly when decorated).
 
     Raises:
-        ConfigurationError: at construction, if ``alb_arn`` is missing or a setting is invalid.
+        ConfigurationError: at construction, if ``alb_arn`` is missing, a setting is invalid,
+            or the ``error_template`` cannot be used.
 
     Example:
         >>> auth = CognitoAuth()                                     # doctest: +SKIP
@@ -164,6 +176,7 @@ class CognitoAuth:
         # Refused here, at start-up, rather than on the first request.
         self.verifier = verifier_for(Verifier, settings, verifier, options)
         self.settings = self.verifier.settings
+        self.pages = Pages.from_settings(self.settings)
 
     def user(self) -> User:
         """The verified user of the current request: the middleware's, or verified here.
@@ -203,7 +216,7 @@ class CognitoAuth:
 
     def login_required(self, view: Callable[P, R]) -> Callable[P, R | Response]:
         """Decorator: run ``view`` only for a verified user; otherwise answer the refusal."""
-        return _guard(view, self.user, self.settings.redirect_url)
+        return _guard(view, self.user, self.settings.redirect_url, self.pages)
 
     def groups_required(
         self, *groups: str, require_all: bool = False
@@ -216,6 +229,6 @@ class CognitoAuth:
         check = group_check(groups, require_all)
 
         def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
-            return _guard(view, lambda: check(self.user()), self.settings.redirect_url)
+            return _guard(view, lambda: check(self.user()), self.settings.redirect_url, self.pages)
 
         return decorator

@@ -32,8 +32,8 @@ Anything the script renders before calling :func:`get_user` is shown to everyone
 
 from __future__ import annotations
 
-import json
 import math
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,8 +55,8 @@ from cognito_auth_middleware.core.headers import (
     from_asgi,
 )
 from cognito_auth_middleware.drivers.sync import Verifier
-from cognito_auth_middleware.exceptions import AuthenticationError, ExpiredTokenError
-from cognito_auth_middleware.responses import error_response
+from cognito_auth_middleware.exceptions import AuthenticationError
+from cognito_auth_middleware.pages import EXPIRED, Pages
 from cognito_auth_middleware.settings import Settings
 from cognito_auth_middleware.user import User
 
@@ -67,8 +67,9 @@ _verifier_lock = threading.Lock()
 
 # Where the session's verified user is kept in st.session_state: not a widget key.
 _SESSION_KEY = "_cognito_auth_middleware_session"
-#: What :func:`require_user` shows when the session's access token has expired.
-SESSION_EXPIRED = "Your session has expired. Reload the page to continue."
+#: What :func:`require_user` shows when the session's access token has expired (the words of
+#: the expired-session page).
+SESSION_EXPIRED = EXPIRED.text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +148,12 @@ def get_user(*, verifier: Verifier | None = None) -> User:
 
 
 def require_user(*, verifier: Verifier | None = None) -> User:
-    """The verified user; otherwise show why with ``st.error`` and stop the script.
+    """The verified user; otherwise tell the person why with ``st.error`` and stop the script.
 
-    The message shown is the one the middlewares send to clients (from the package's table):
-    what the user can act on, without the configuration details the log line carries; when
-    the session's access token has expired, :data:`SESSION_EXPIRED`.
+    The words are those of the middlewares' refusal pages (:mod:`cognito_auth_middleware.pages`):
+    what happened and what to do, without the technical reason the log line carries, naming
+    the ``support_contact`` on a refusal by the policy; when the session's access token has
+    expired, :data:`SESSION_EXPIRED`.
 
     Args:
         verifier: As for :func:`get_user`.
@@ -159,10 +161,13 @@ def require_user(*, verifier: Verifier | None = None) -> User:
     Example:
         >>> user = require_user()                                   # doctest: +SKIP
     """
+    verifier = verifier or _shared_verifier()
     try:
         return get_user(verifier=verifier)
     except AuthenticationError as exc:
-        refusal = error_response(exc)
-        expired = isinstance(exc, ExpiredTokenError)
-        st.error(SESSION_EXPIRED if expired else json.loads(refusal.body)["message"])
+        contact = verifier.settings.support_contact
+        # st.error reads Markdown: the package's texts hold none, but a contact's "_" or "."
+        # would be read as such, so the contact is escaped (it is shown as written).
+        escaped = None if contact is None else re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", contact)
+        st.error(Pages(support_contact=escaped).text(exc))
         st.stop()
