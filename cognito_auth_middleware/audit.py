@@ -28,6 +28,8 @@ hook there is a ``ConfigurationError``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import inspect
 import json
 import logging
@@ -37,7 +39,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from .core.tokens import fingerprint, parse_token
+from .core.cache import BoundedCache
+from .core.tokens import fingerprint
 from .exceptions import AuthenticationError, ConfigurationError
 from .user import User
 
@@ -64,6 +67,7 @@ AsyncHook = Callable[[Any, Any], Awaitable[Any]]
 
 _MAX_FIELD = 200
 _MAX_PATH = 512
+_MAX_HEADER = 4096  # characters of the token's first segment decoded for the event
 
 
 def _checked(hook: object, name: str) -> Hook:
@@ -142,6 +146,37 @@ def run_refused_hook_sync(hook: Hook, error: AuthenticationError, request: objec
         _hook_failed("on_refused", "the refusal stands")
 
 
+_NOTHING = {"token": None, "kid": None, "signer": None, "issuer": None, "client": None}
+# A token's description, by its text: a repeated token is decoded and hashed once.
+_descriptions: BoundedCache[str, dict[str, str | None]] = BoundedCache(1024)
+
+
+def _described(token: str) -> dict[str, str | None]:
+    """The token's fingerprint and, for an ALB token, its header's trust-chain fields."""
+    found = _descriptions.get(token)
+    if found is None:
+        header = _alb_header(token)
+        found = {
+            "token": fingerprint(token),
+            "kid": _field(header, "kid"),
+            "signer": _field(header, "signer"),
+            "issuer": _field(header, "iss"),
+            "client": _field(header, "client"),
+        }
+        _descriptions.put(token, found)
+    return found
+
+
+def _alb_header(oidc_data: str) -> Mapping[str, Any]:
+    """The ALB token's header as sent (only its first segment is decoded), or ``{}``."""
+    first = oidc_data.partition(".")[0][:_MAX_HEADER]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)))
+    except (ValueError, RecursionError, binascii.Error):  # UnicodeDecodeError is a ValueError
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
 def _field(header: Mapping[str, Any], name: str) -> str | None:
     value = header.get(name)
     return value[:_MAX_FIELD] if isinstance(value, str) else None
@@ -161,28 +196,19 @@ def audit_event(
 
     The user's email is in it only when the audit logger is enabled for DEBUG.
     """
-    header: Mapping[str, Any] = {}
-    if oidc_data:
-        try:
-            header = parse_token(oidc_data, "ALB token").header
-        except AuthenticationError:
-            header = {}
+    token = oidc_data or access_token
+    described = _described(token) if token else _NOTHING
     if error is not None:
         reason = error.code
     else:
         reason = "dev_mode" if user is not None and user.issuer == "mock" else "ok"
-    token = oidc_data or access_token
     return {
         "decision": "refused" if error is not None else "admitted",
         "reason": reason,
         "method": method[:_MAX_FIELD],
         "path": path[:_MAX_PATH],
         "trace_id": trace_id[:_MAX_FIELD] if trace_id else None,
-        "token": fingerprint(token) if token else None,
-        "kid": _field(header, "kid"),
-        "signer": _field(header, "signer"),
-        "issuer": _field(header, "iss"),
-        "client": _field(header, "client"),
+        **described,
         "sub": user.sub if user is not None else None,
     } | ({"email": user.email} if user is not None and audit_logger.isEnabledFor(DEBUG) else {})
 
