@@ -70,6 +70,7 @@ def expired(*shards: int, cookie: str = COOKIE) -> list[str]:
         pytest.param(f"{COOKIE}-1=b; theme=dark; {COOKIE}-0=a", [0, 1], id="two-shards"),
         pytest.param(f"{COOKIE}-3=d;{COOKIE}-2=c", [0, 2, 3], id="no-space"),
         pytest.param(f"  {COOKIE}-1 = b ", [0, 1], id="spaces"),
+        pytest.param(f"{COOKIE}-1=ab==; {COOKIE}-2=a=b", [0, 1, 2], id="values-with-equals"),
         pytest.param(f"{COOKIE}-01=x", [0], id="leading-zero-is-not-a-shard"),
         pytest.param(f"{COOKIE}-100=x", [0], id="three-digits"),
         pytest.param(f"{COOKIE}-a=x; {COOKIE}=x; {COOKIE}-=x", [0], id="no-number"),
@@ -167,8 +168,12 @@ def test_a_sign_out_that_cannot_be_honoured_stops_start_up(
 def test_without_sign_out_settings_nothing_is_answered_for_it() -> None:
     plain = Settings.load(environ={}, alb_arn=ARN)
     assert SignOut.from_settings(plain) is None
-    with pytest.raises(ConfigurationError, match="sign-out route needs cognito_domain"):
+    with pytest.raises(ConfigurationError) as refused:
         SignOut.required(plain)
+    assert str(refused.value) == (
+        "a sign-out route needs cognito_domain (COGNITO_AUTH_COGNITO_DOMAIN) and "
+        "logout_uri (COGNITO_AUTH_LOGOUT_URI)"
+    )
 
 
 # --- both middlewares, on real servers --------------------------------------------------------
