@@ -1,4 +1,4 @@
-"""Real servers for end-to-end tests: uvicorn in a thread, on a socket bound to 127.0.0.1."""
+"""Real servers for end-to-end tests, in a thread on 127.0.0.1: uvicorn, and Werkzeug's."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+from werkzeug.serving import make_server
 
 STARTUP_TIMEOUT = 10.0
 SHUTDOWN_TIMEOUT = 10.0
@@ -56,3 +57,17 @@ def serve(app: ASGIApp, sock: socket.socket | None = None, **options: Any) -> It
         thread.join(SHUTDOWN_TIMEOUT)
         sock.close()
     assert not thread.is_alive(), "uvicorn did not shut down"
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serve a WSGI ``app`` with Werkzeug's threaded server; yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -19,7 +19,6 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -34,7 +33,7 @@ from cognito_auth_middleware import (
 from cognito_auth_middleware.audit import AUDIT_LOGGER
 from cognito_auth_middleware.core.tokens import fingerprint
 from cognito_auth_middleware.testing import FakeIdentityProvider
-from tests.servers import serve
+from tests.servers import serve, serve_wsgi
 
 TRACE = "Root=1-67891233-abcdef012345678912345678"
 
@@ -48,19 +47,6 @@ def wsgi_hello(environ: dict[str, Any], start_response: Any) -> Any:
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     user = environ["cognito_auth.user"]
     return WerkzeugResponse(f"hello {user.sub} {len(body)}")(environ, start_response)
-
-
-@contextmanager
-def wsgi_served(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 Served = Callable[..., Any]
@@ -77,7 +63,7 @@ def served(request: pytest.FixtureRequest, options: dict[str, Any]) -> Served:
             with serve(CognitoAuthMiddleware(app, **options, **keywords)) as address:
                 yield f"http://{address}"
         else:
-            with wsgi_served(CognitoAuthWSGIMiddleware(wsgi_hello, **options, **keywords)) as url:
+            with serve_wsgi(CognitoAuthWSGIMiddleware(wsgi_hello, **options, **keywords)) as url:
                 yield url
 
     return start
@@ -289,7 +275,7 @@ def test_the_wsgi_hooks_get_a_shallow_request(
             request.get_data()
 
     middleware = CognitoAuthWSGIMiddleware(wsgi_hello, **options, on_authenticated=peek)
-    with wsgi_served(middleware) as url:
+    with serve_wsgi(middleware) as url:
         response = httpx.post(f"{url}/", headers=idp.headers(sub="ann"), content=b"12345")
     assert response.text == "hello ann 5"
     assert seen == [True]

@@ -5,36 +5,20 @@ Dash when it is installed), driven by ``httpx`` like any HTTP client behind the 
 from __future__ import annotations
 
 import hashlib
-import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from cognito_auth_middleware import CognitoAuthWSGIMiddleware
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from tests.servers import serve_wsgi
 from tests.test_wsgi_middleware import STREAM_CHUNKS, build_flask_app
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-
-
-@contextmanager
-def serving(app: WSGIApplication) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a background thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    pass
 
 
 @pytest.fixture
@@ -44,7 +28,7 @@ def base_url(options: dict[str, Any]) -> Iterator[str]:
     middleware = CognitoAuthWSGIMiddleware(app.wsgi_app, exclude_paths=["/health"], **options)
     app.wsgi_app = middleware  # type: ignore[method-assign]
     try:
-        with serving(app) as url:
+        with serve_wsgi(app) as url:
             yield url
     finally:
         middleware.verifier.close()
@@ -146,7 +130,7 @@ def test_dash_app_behind_the_middleware(options: dict[str, Any], idp: FakeIdenti
     app.server.wsgi_app = middleware
     try:
         with (
-            serving(app.server) as url,
+            serve_wsgi(app.server) as url,
             httpx.Client(base_url=url, timeout=10, trust_env=False) as http,
         ):
             headers = idp.headers(email="dash@example.com")

@@ -26,8 +26,7 @@ from starlette.routing import Route
 
 from cognito_auth_middleware import CognitoAuthMiddleware, CognitoAuthWSGIMiddleware, get_user
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
-from tests.servers import serve
-from tests.test_e2e_wsgi_server import serving
+from tests.servers import serve, serve_wsgi
 from tests.test_policy_file import piped, write, write_fifo
 
 REFRESH = 0.2
@@ -62,7 +61,7 @@ def run_asgi() -> Iterator[str]:
 
 @contextmanager
 def run_wsgi() -> Iterator[str]:
-    with serving(wsgi_app()) as url:
+    with serve_wsgi(wsgi_app()) as url:
         yield url.removeprefix("http://")
 
 

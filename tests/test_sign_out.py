@@ -7,9 +7,7 @@ side and a browser signing in and out are in ``test_emulator.py`` and ``test_emu
 
 # No ``from __future__ import annotations``: FastAPI resolves route annotations at run time.
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +20,6 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
-from werkzeug.serving import make_server
 
 from cognito_auth_middleware import (
     CognitoAuthMiddleware,
@@ -34,7 +31,7 @@ from cognito_auth_middleware.core.sign_out import MAX_SHARDS, SignOut
 from cognito_auth_middleware.integrations import fastapi as fastapi_auth
 from cognito_auth_middleware.integrations import flask as flask_auth
 from cognito_auth_middleware.testing import FakeIdentityProvider
-from tests.servers import serve
+from tests.servers import serve, serve_wsgi
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
 COOKIE = "AWSELBAuthSessionCookie"
@@ -199,19 +196,6 @@ def wsgi_app(options: dict[str, Any]) -> CognitoAuthWSGIMiddleware:
     return CognitoAuthWSGIMiddleware(app.wsgi_app, **options)
 
 
-@contextmanager
-def wsgi_served(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @pytest.fixture(params=["asgi", "wsgi"])
 def served(request: pytest.FixtureRequest, options: dict[str, Any]) -> Iterator[str]:
     configured = options | SIGN_OUT
@@ -219,7 +203,7 @@ def served(request: pytest.FixtureRequest, options: dict[str, Any]) -> Iterator[
         with serve(asgi_app(configured)) as address:
             yield f"http://{address}"
     else:
-        with wsgi_served(wsgi_app(configured)) as url:
+        with serve_wsgi(wsgi_app(configured)) as url:
             yield url
 
 
@@ -298,7 +282,7 @@ def test_flask_sign_out_view(options: dict[str, Any]) -> None:
     auth = flask_auth.CognitoAuth(**options, **(SIGN_OUT | {"logout_path": None}))
     app = Flask(__name__)
     app.add_url_rule("/bye", view_func=auth.sign_out_view())
-    with wsgi_served(app) as url:
+    with serve_wsgi(app) as url:
         response = httpx.get(f"{url}/bye", cookies={f"{COOKIE}-2": "x"})
     assert response.status_code == 302
     assert logout_target(response)["client_id"] == [options["client_id"]]
