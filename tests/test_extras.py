@@ -26,7 +26,7 @@ PROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["
 EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
 
 FRAMEWORKS = ("fastapi", "flask", "dash", "gradio", "streamlit")
-USER_FACING = (*FRAMEWORKS, "aws", "emulator")
+USER_FACING = (*FRAMEWORKS, "aws", "emulator", "lambda")
 # Import names that differ from the name of the distribution that provides them.
 # botocore is boto3's own core, always installed with it (its Config is boto3's documented way
 # to set timeouts), so boto3 stands for it.
@@ -43,6 +43,8 @@ SOURCES: dict[str, list[str]] = {
     "aws": ["drivers/policy.py"],
     # `cognito-auth-middleware emulate`, and `./dev demo`, which installs this extra.
     "emulator": ["tools/emulator.py", "tools/demo.py"],
+    # The Mangum recipe (its app is Starlette, a dependency of the package itself).
+    "lambda": ["### AWS Lambda"],
 }
 
 
