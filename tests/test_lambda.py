@@ -264,6 +264,7 @@ def test_hostile_events_are_refused_never_raised(
     assert response["statusCode"] in (200, 401)
     if response["statusCode"] == 200:  # only the excluded path, without verification
         assert path == "/health"
+    garbage: object
     for garbage in (None, [], "event", 7):
         assert handler(garbage, None)["statusCode"] == 401
 
@@ -290,7 +291,7 @@ def test_mangum_runs_the_asgi_middleware_on_alb_events(
     mangum_handler: Mangum, idp: FakeIdentityProvider, shape: str
 ) -> None:
     admitted = mangum_handler(
-        alb_event(idp.headers(sub="ann", groups=["analysts"]), shape=shape), {}
+        alb_event(idp.headers(sub="ann", groups=["analysts"]), shape=shape), CONTEXT
     )
     assert (admitted["statusCode"], admitted["body"]) == (200, "hello ann")
     assert ("multiValueHeaders" in admitted) is (shape == "multiValueHeaders")
