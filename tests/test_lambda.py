@@ -7,9 +7,10 @@ headers; keys are served over HTTP by the ``KeyServer`` on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -278,12 +279,21 @@ async def whoami(request: Request) -> PlainTextResponse:
 
 
 @pytest.fixture
-def mangum_handler(options: dict[str, Any]) -> Mangum:
+def mangum_handler(options: dict[str, Any]) -> Iterator[Mangum]:
     app = Starlette(routes=[Route("/{path:path}", whoami)])
     app.add_middleware(
         CognitoAuthMiddleware, **options, exclude_paths=["/health"], allowed_groups=["analysts"]
     )
-    return Mangum(app, lifespan="off")
+    # Mangum runs every invocation on the thread's event loop and never closes it (a Lambda
+    # container keeps one for its lifetime). The test owns that loop, so that it is closed here
+    # rather than left for the garbage collector to report as unclosed.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield Mangum(app, lifespan="off")
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 @pytest.mark.parametrize("shape", SHAPES)
