@@ -20,8 +20,10 @@ from urllib.parse import quote, urlencode, urlsplit
 from .exceptions import ConfigurationError
 
 __all__ = [
+    "ACCESS_TOKEN_KINDS",
     "ENV_PREFIX",
     "POLICY_SOURCES",
+    "AccessTokenKind",
     "Settings",
     "SettingsOptions",
     "UserKind",
@@ -53,6 +55,12 @@ _HOST_RE = re.compile(
 _COOKIE_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
 _SUB_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UserKind = Literal["email", "sub", "username"]
+AccessTokenKind = Literal["cognito", "jwt", "opaque"]
+#: What ``x-amzn-oidc-accesstoken`` holds: a Cognito access token, another provider's JWT
+#: (verified against its JWKS), or a string that is not verified at all.
+ACCESS_TOKEN_KINDS: tuple[AccessTokenKind, ...] = ("cognito", "jwt", "opaque")
+# A claim name or dotted path (``realm_access.roles``): printable ASCII, no spaces.
+_CLAIM_RE = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
 _USER_PREFIXES: tuple[UserKind, ...] = ("sub", "username")
 
 _GOVCLOUD_KEY_URL = "https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}"
@@ -236,6 +244,76 @@ def _sign_out_settings(
     return path, domain, uri, cookie
 
 
+def cognito_issuer_pattern(region: str) -> re.Pattern[str]:
+    """The form of a Cognito user pool's issuer in ``region``."""
+    escaped = re.escape(region)
+    return re.compile(rf"https://cognito-idp\.{escaped}\.amazonaws\.com/{escaped}_[0-9A-Za-z]+")
+
+
+def _provider_settings(
+    strs: Mapping[str, str | None],
+    audience: tuple[str, ...],
+    region: str,
+    urls: Mapping[str, str],
+) -> tuple[AccessTokenKind, str | None]:
+    """``access_token_kind`` and the exact ``issuer``, checked with what they depend on."""
+    given = strs["access_token_kind"] or "cognito"
+    kind = next((k for k in ACCESS_TOKEN_KINDS if k == given.lower()), None)
+    if kind is None:
+        raise ConfigurationError(
+            f"access_token_kind ({_env_name('access_token_kind')}) must be one of "
+            f"{', '.join(ACCESS_TOKEN_KINDS)}, got {given!r}"
+            + closest(given.lower(), ACCESS_TOKEN_KINDS)
+        )
+    claim = strs["groups_claim"]
+    if claim is not None and not _CLAIM_RE.fullmatch(claim):
+        raise ConfigurationError(
+            f"groups_claim ({_env_name('groups_claim')}) must be a claim name, got {claim!r}"
+        )
+    issuer = strs["issuer"]
+    if issuer is not None:
+        _check_url("issuer", issuer)
+    pool = strs["user_pool_id"]
+    if kind == "cognito":
+        derived = _COGNITO_ISSUER.format(region=region, user_pool_id=pool) if pool else None
+        if issuer is not None and not cognito_issuer_pattern(region).fullmatch(issuer):
+            raise ConfigurationError(
+                f"issuer {issuer!r} is not a Cognito user pool of {region}: for another OIDC "
+                f"provider, set access_token_kind ({_env_name('access_token_kind')}) to 'jwt' "
+                "or 'opaque'"
+            )
+        if issuer is not None and derived is not None and issuer != derived:
+            raise ConfigurationError(
+                f"issuer {issuer!r} is not the issuer of user_pool_id {pool!r} ({derived!r})"
+            )
+        if audience:
+            raise ConfigurationError(
+                "audience applies to access_token_kind='jwt': Cognito access tokens have no "
+                "'aud' claim (the app client is checked instead)"
+            )
+        return kind, issuer or derived
+    if issuer is None:
+        raise ConfigurationError(
+            f"access_token_kind={kind!r} needs issuer ({_env_name('issuer')}): the OIDC "
+            "provider's issuer URL, which the ALB token must name"
+        )
+    if pool is not None:
+        raise ConfigurationError(
+            f"user_pool_id names a Cognito user pool, but access_token_kind is {kind!r}: "
+            "for Cognito leave access_token_kind unset"
+        )
+    if kind == "opaque":
+        ignored = [name for name in ("jwks_url",) if name in urls] + (
+            ["audience"] if audience else []
+        )
+        if ignored:
+            raise ConfigurationError(
+                f"{' and '.join(ignored)} cannot apply to access_token_kind='opaque': an opaque "
+                "access token is not verified; use access_token_kind='jwt' to verify it"
+            )
+    return kind, issuer
+
+
 class SettingsOptions(TypedDict, total=False):
     """The settings keywords, for typing ``**options: Unpack[SettingsOptions]``.
 
@@ -281,6 +359,10 @@ class SettingsOptions(TypedDict, total=False):
     audit_log: bool | None
     support_contact: str | None
     error_template: str | None
+    issuer: str | None
+    access_token_kind: AccessTokenKind | None
+    audience: str | Iterable[str] | None
+    groups_claim: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +423,18 @@ class Settings:
             email address (shown as a ``mailto:`` link) or an ``https`` URL.
         error_template: An HTML file replacing the refusal pages, read when a middleware is
             built (see :mod:`cognito_auth_middleware.pages`).
+        issuer: The exact issuer both tokens must name. For Cognito it follows from
+            ``user_pool_id`` (``None`` then admits any pool of the region, by form); for any
+            other OIDC provider it is required: its issuer URL, as its discovery document says.
+        access_token_kind: What ``x-amzn-oidc-accesstoken`` holds: ``cognito`` (default),
+            ``jwt`` (another provider's JWT, verified against its JWKS: ``jwks_url``, or the
+            ``jwks_uri`` of ``{issuer}/.well-known/openid-configuration``) or ``opaque`` (a
+            string that is neither verified nor bound to the user; see the README).
+        audience: With ``access_token_kind="jwt"``: the access token's ``aud`` must hold one
+            of these.
+        groups_claim: The claim that lists the user's groups (``cognito:groups`` by default;
+            ``groups``, ``roles``, or a dotted path such as ``realm_access.roles``), read from
+            the verified access token, or from the ALB token when the access token is opaque.
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -378,6 +472,10 @@ class Settings:
     audit_log: bool = False
     support_contact: str | None = None
     error_template: str | None = None
+    issuer: str | None = None
+    access_token_kind: AccessTokenKind = "cognito"  # noqa: S105 (a kind, not a secret)
+    audience: tuple[str, ...] = ()
+    groups_claim: str = "cognito:groups"
 
     @classmethod
     def load(
@@ -496,7 +594,9 @@ class Settings:
             for field in ("alb_key_url", "jwks_url", "redirect_url")
             if (value := strs[field]) is not None
         }
-        sign_out = _sign_out_settings(strs, lists["client_id"], next(iter(regions)))
+        region_name = next(iter(regions))
+        sign_out = _sign_out_settings(strs, lists["client_id"], region_name)
+        kind, issuer = _provider_settings(strs, lists["audience"], region_name, urls)
         return cls(
             **lists,
             user_pool_id=pool,
@@ -524,6 +624,9 @@ class Settings:
             audit_log=_as_bool("audit_log", raw.get("audit_log", False)),
             support_contact=contact,
             error_template=template,
+            issuer=issuer,
+            access_token_kind=kind,
+            groups_claim=strs["groups_claim"] or "cognito:groups",
         )
 
     @classmethod
@@ -591,17 +694,9 @@ class Settings:
             )
 
     @property
-    def issuer(self) -> str | None:
-        """The exact issuer required of both tokens, or ``None`` if only its form is known."""
-        if self.user_pool_id is None:
-            return None
-        return _COGNITO_ISSUER.format(region=self.region, user_pool_id=self.user_pool_id)
-
-    @property
     def issuer_pattern(self) -> re.Pattern[str]:
-        """The form any issuer must have: a Cognito user pool of this region."""
-        region = re.escape(self.region)
-        return re.compile(rf"https://cognito-idp\.{region}\.amazonaws\.com/{region}_[0-9A-Za-z]+")
+        """The form any issuer must have without ``issuer``: a Cognito user pool of the region."""
+        return cognito_issuer_pattern(self.region)
 
     @property
     def alb_key_base_url(self) -> str:
@@ -625,14 +720,23 @@ class Settings:
         return f"{self.cognito_domain}/logout?{query}"
 
     def jwks_url_for(self, issuer: str) -> str:
-        """The JWKS URL for an issuer that has already passed the issuer check."""
+        """The Cognito JWKS URL for an issuer that has already passed the issuer check."""
         if self.jwks_url is not None:
             return self.jwks_url
         return f"{issuer}/.well-known/jwks.json"
+
+    @property
+    def discovery_url(self) -> str | None:
+        """Where the provider's JWKS URL is discovered: only for ``jwt`` without ``jwks_url``."""
+        if self.access_token_kind != "jwt" or self.jwks_url is not None:  # noqa: S105
+            return None
+        if self.issuer is None:
+            return None
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
 # The setting names, declared once by the dataclass: a field's type says how it is read.
 _TYPES = get_type_hints(Settings)
 _FIELDS = tuple(field.name for field in fields(Settings))
 _LIST_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] == tuple[str, ...])
-_STR_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] in (str, str | None))
+_STR_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] in (str, str | None, AccessTokenKind))

@@ -8,7 +8,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from .exceptions import InvalidTokenError
 
@@ -31,6 +31,10 @@ def _display_str(claims: Mapping[str, Any], name: str, label: str) -> str | None
     return None
 
 
+def _first(*values: str | None) -> str | None:
+    return next((value for value in values if value is not None), None)
+
+
 def _email_verified(value: object) -> bool:
     # Cognito's userinfo endpoint (which the ALB relays) sends the string "true"; anything
     # but JSON true or "true" means unverified.
@@ -49,14 +53,26 @@ def _as_dict(claims: Mapping[str, Any]) -> dict[str, Any]:
     return claims if type(claims) is dict else dict(claims)
 
 
-def _groups(value: object) -> tuple[str, ...]:
+def _claim_at(claims: Mapping[str, Any], path: str) -> object:
+    """The claim named ``path``; failing that, a dotted path into nested objects."""
+    if path in claims or "." not in path:
+        return claims.get(path)
+    value: object = claims
+    for name in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def _groups(value: object, label: str, name: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list) and all(isinstance(group, str) for group in value):
         return tuple(value)
     # Read as no groups: a rule naming groups then refuses (fail closed), but a malformed
     # claim alone does not lock out an app that has no group rules.
-    _ignored("access token", "cognito:groups", value)
+    _ignored(label, name, value)
     return ()
 
 
@@ -144,11 +160,24 @@ class User:
         _fill(self, {name: getattr(verified, name) for name in _FIELD_NAMES})
 
     @classmethod
-    def from_claims(cls, oidc_claims: Mapping[str, Any], access_claims: Mapping[str, Any]) -> User:
+    def from_claims(
+        cls,
+        oidc_claims: Mapping[str, Any],
+        access_claims: Mapping[str, Any],
+        *,
+        groups_claim: str = "cognito:groups",
+        groups_from: Literal["access_token", "oidc_data"] = "access_token",
+    ) -> User:
         """Build a user from claim sets whose signatures and bindings were already verified.
 
         Display claims of an unexpected type read as absent (logged at DEBUG), and
         ``email_verified`` is true only for JSON ``true`` or ``"true"``.
+
+        Args:
+            oidc_claims: The ALB token's payload (the provider's userinfo).
+            access_claims: The access token's payload (``{}`` for an opaque access token).
+            groups_claim: The claim (or dotted path) listing the groups.
+            groups_from: Which claim set holds it.
 
         Raises:
             InvalidTokenError: ``sub`` is not a non-empty string.
@@ -156,6 +185,7 @@ class User:
         sub = oidc_claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("ALB token: claim 'sub' must be a non-empty string")
+        groups_source = oidc_claims if groups_from == "oidc_data" else access_claims
         # The engine admits only sane times (core.claims); claims given directly may hold
         # anything. Below 1e308 (an exact comparison, for big integers too) float() cannot
         # overflow; nan and infinity fail the comparison.
@@ -166,16 +196,24 @@ class User:
         ]
         values = {
             "sub": sub,
-            "username": _display_str(oidc_claims, "username", "ALB token")
-            or _display_str(access_claims, "username", "access token"),
+            "username": _first(
+                _display_str(oidc_claims, "username", "ALB token")
+                or _display_str(access_claims, "username", "access token"),
+                # Other OIDC providers' userinfo (Okta, Entra ID, Keycloak, Auth0).
+                _display_str(oidc_claims, "preferred_username", "ALB token"),
+            ),
             "email": _display_str(oidc_claims, "email", "ALB token"),
             "email_verified": _email_verified(oidc_claims.get("email_verified")),
             "name": _display_str(oidc_claims, "name", "ALB token"),
             "given_name": _display_str(oidc_claims, "given_name", "ALB token"),
             "family_name": _display_str(oidc_claims, "family_name", "ALB token"),
-            "groups": _groups(access_claims.get("cognito:groups")),
+            "groups": _groups(
+                _claim_at(groups_source, groups_claim),
+                "ALB token" if groups_from == "oidc_data" else "access token",
+                groups_claim,
+            ),
             "exp": min(expiries) if expiries else math.inf,
-            "issuer": str(access_claims.get("iss", "")),
+            "issuer": str(access_claims.get("iss") or oidc_claims.get("iss") or ""),
             "is_admin": False,
             # Plain dicts, so that the user pickles (the engine's claims are dicts already, and
             # never changed); the properties hand out deep copies.

@@ -329,6 +329,7 @@ def test_sizes_and_bounds_name_the_same_caches(store: KeyStore, idp: FakeIdentit
     assert store.sizes == {
         "alb_keys": 1,
         "jwks": 0,
+        "discovered": 0,
         "unknown_kids": 1,
         "attempts": 2,
         "backoff": 1,
@@ -336,6 +337,7 @@ def test_sizes_and_bounds_name_the_same_caches(store: KeyStore, idp: FakeIdentit
     assert KeyStore.bounds() == {
         "alb_keys": 64,
         "jwks": 16,
+        "discovered": 16,
         "unknown_kids": 1024,
         "attempts": 1024,
         "backoff": 256,

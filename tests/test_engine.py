@@ -316,6 +316,7 @@ def test_every_cache_of_the_engine_is_bounded(engine: Engine, idp: FakeIdentityP
     assert engine.sizes == {
         "alb_keys": 1,
         "jwks": 1,
+        "discovered": 0,
         "unknown_kids": 0,
         "attempts": 1,
         "backoff": 0,
@@ -326,6 +327,7 @@ def test_every_cache_of_the_engine_is_bounded(engine: Engine, idp: FakeIdentityP
     assert Engine.bounds() == {
         "alb_keys": 64,
         "jwks": 16,
+        "discovered": 16,
         "unknown_kids": 1024,
         "attempts": 1024,
         "backoff": 256,

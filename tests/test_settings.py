@@ -17,6 +17,7 @@ GOV_ARN = (
     "loadbalancer/app/gov/50dc6c495c0c9188"
 )
 POOL = "eu-west-2_AbC123"
+COGNITO_ISSUER = f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}"
 
 
 def test_derives_region_issuer_and_aws_urls() -> None:
@@ -91,6 +92,10 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "logout_uri": ("https://app.example.com/bye?x=1", "https://app.example.com/bye?x=1"),
     "session_cookie": ("MySession", "MySession"),
     "audit_log": ("on", True),
+    "issuer": (f" https://cognito-idp.eu-west-2.amazonaws.com/{POOL}\n", COGNITO_ISSUER),
+    "access_token_kind": ("JWT", "jwt"),
+    "audience": ("api://default, api://reports", ("api://default", "api://reports")),
+    "groups_claim": (" realm_access.roles\n", "realm_access.roles"),
 }
 # Settings that cannot be honoured alone: what they need besides (a sign-out needs all three).
 SIGN_OUT = {
@@ -98,9 +103,14 @@ SIGN_OUT = {
     "COGNITO_AUTH_LOGOUT_URI": "https://app.example.com/",
     "COGNITO_AUTH_CLIENT_ID": "abc",
 }
+GENERIC = {"COGNITO_AUTH_ISSUER": "https://idp.example.com/oauth2/default"}
 COMPANIONS = {
-    name: {key: value for key, value in SIGN_OUT.items() if key != f"COGNITO_AUTH_{name.upper()}"}
-    for name in ("logout_path", "cognito_domain", "logout_uri")
+    **{
+        name: {k: v for k, v in SIGN_OUT.items() if k != f"COGNITO_AUTH_{name.upper()}"}
+        for name in ("logout_path", "cognito_domain", "logout_uri")
+    },
+    "access_token_kind": GENERIC,
+    "audience": GENERIC | {"COGNITO_AUTH_ACCESS_TOKEN_KIND": "jwt"},
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from cognito_auth_middleware.exceptions import InvalidTokenError
 from cognito_auth_middleware.settings import Settings
 
+from .keys import JWT_ALGORITHMS
 from .tokens import ParsedToken
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "VerifiedToken",
     "access_record",
     "alb_record",
+    "jwt_access_record",
 ]
 
 ALB = "ALB token"
@@ -103,7 +105,14 @@ def _window(sources: Iterable[Mapping[str, Any]], label: str, leeway: float) -> 
 class HeaderRules:
     """The checks the configuration decides, made before any key is looked up or fetched."""
 
-    __slots__ = ("_clients", "_issuer", "_issuer_pattern", "_region", "_signers")
+    __slots__ = (
+        "_access_algorithms",
+        "_clients",
+        "_issuer",
+        "_issuer_pattern",
+        "_region",
+        "_signers",
+    )
 
     def __init__(self, settings: Settings) -> None:
         self._signers = frozenset(settings.alb_arn)
@@ -111,6 +120,8 @@ class HeaderRules:
         self._issuer = settings.issuer
         self._issuer_pattern = settings.issuer_pattern
         self._region = settings.region
+        jwt = settings.access_token_kind == "jwt"  # noqa: S105 (a kind, not a secret)
+        self._access_algorithms = JWT_ALGORITHMS if jwt else ("RS256",)
 
     def check_alb(self, header: Mapping[str, Any]) -> tuple[str, str]:
         """Check the ALB token's header; return its ``kid`` and ``iss``.
@@ -146,15 +157,17 @@ class HeaderRules:
             return issuer == self._issuer
         return self._issuer_pattern.fullmatch(issuer) is not None
 
-    @staticmethod
-    def check_access(header: Mapping[str, Any]) -> str:
+    def check_access(self, header: Mapping[str, Any]) -> str:
         """Check the access token's header; return its ``kid``.
 
         Raises:
-            InvalidTokenError: wrong algorithm, or a missing or malformed kid.
+            InvalidTokenError: an algorithm not allowed (RS256 for Cognito; RS256 or ES256
+                for another provider), or a missing or malformed kid.
         """
-        if header.get("alg") != "RS256":
-            raise InvalidTokenError(f"{ACCESS}: algorithm must be RS256")
+        if header.get("alg") not in self._access_algorithms:
+            raise InvalidTokenError(
+                f"{ACCESS}: algorithm must be {' or '.join(self._access_algorithms)}"
+            )
         kid = _require(header, "kid", ACCESS)
         if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
             raise InvalidTokenError(f"{ACCESS}: kid is malformed")
@@ -209,3 +222,34 @@ def access_record(token: ParsedToken, leeway: float) -> VerifiedToken:
     return VerifiedToken(
         claims, claims.get("sub"), claims.get("iss"), client, not_before, not_after
     )
+
+
+def jwt_access_record(
+    token: ParsedToken, issuer: str, audience: Iterable[str], leeway: float
+) -> VerifiedToken:
+    """Check a signature-verified access token of another OIDC provider once.
+
+    Its ``iss`` must be the configured issuer, its ``aud`` hold one of ``audience`` (when
+    configured) and its ``sub`` be a non-empty string: the engine binds it to the ALB token by
+    ``sub``. It names no app client the ALB token could be compared with (``client``: ``None``).
+
+    Raises:
+        InvalidTokenError: ``exp`` missing, ``iss`` other than the issuer, ``aud`` not one of
+            the audiences, ``sub`` not a non-empty string, or a time, ``aud``, ``scope`` or
+            ``jti`` of the wrong type.
+    """
+    claims = token.claims
+    not_before, not_after = _window((claims,), ACCESS, leeway)
+    _registered_types(claims, ACCESS)
+    if _require(claims, "iss", ACCESS) != issuer:
+        raise InvalidTokenError(f"{ACCESS}: issuer is not {issuer}")
+    wanted = frozenset(audience)
+    if wanted:
+        aud = claims.get("aud")
+        found = {aud} if isinstance(aud, str) else set(aud or ())
+        if not found & wanted:
+            raise InvalidTokenError(f"{ACCESS}: audience is not one of {sorted(wanted)!r}")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidTokenError(f"{ACCESS}: claim 'sub' must be a non-empty string")
+    return VerifiedToken(claims, sub, issuer, None, not_before, not_after)

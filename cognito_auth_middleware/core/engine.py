@@ -10,12 +10,19 @@ only perform the fetches. Time is passed in as ``now``, so tests need no sleepin
 Trust comes from the configuration, never from the token: the algorithm is pinned per token
 kind, the ALB ``signer``, ``client`` and issuer are compared with configured values before any
 key is fetched, the ALB key URL is built from configuration and a kid that must be a UUID, and
-the JWKS URL is the configured one (or that of the issuer the configured ALB vouched for).
+the JWKS URL is the configured one (or that of the issuer the configured ALB vouched for, or
+the ``jwks_uri`` of the configured issuer's discovery document).
+
+The access token is one of three kinds (``access_token_kind``): a Cognito access token (bound
+to the ALB token by issuer, app client and ``sub``), another provider's JWT (by issuer and
+``sub``), or an opaque string, which is neither verified nor bound: the ALB token alone then
+says who the user is.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -36,10 +43,11 @@ from .claims import (
     VerifiedToken,
     access_record,
     alb_record,
+    jwt_access_record,
 )
 from .dev_mode import is_loopback
 from .key_store import KeyStore
-from .keys import FetchResult, KeyFetch
+from .keys import JWT_ALGORITHMS, FetchResult, KeyFetch
 from .policy import Policy
 from .tokens import ParsedToken, fingerprint, parse_token
 
@@ -68,6 +76,11 @@ class Pending:
     issuer: str = ""
 
 
+def _unverified(alb: VerifiedToken) -> VerifiedToken:
+    """What stands in for an opaque access token: no claims, nothing to compare."""
+    return VerifiedToken({}, alb.sub, alb.issuer, alb.client, -math.inf, math.inf)
+
+
 def _tag(exc: AuthenticationError, oidc_data: str | None, access_token: str | None) -> None:
     token = oidc_data or access_token
     exc.fingerprint = fingerprint(token) if token else None
@@ -94,8 +107,15 @@ class Engine:
 
     def __init__(self, settings: Settings, *, mock_user: User | None = None) -> None:
         self.settings = settings
-        self.keys = KeyStore(fetch_timeout=settings.key_fetch_timeout)
+        self._kind = settings.access_token_kind
+        cognito = self._kind == "cognito"
+        self.keys = KeyStore(
+            fetch_timeout=settings.key_fetch_timeout,
+            algorithms=("RS256",) if cognito else JWT_ALGORITHMS,
+            cognito=cognito,
+        )
         self._rules = HeaderRules(settings)
+        self._groups_from_alb = self._kind == "opaque"
         self._leeway = settings.leeway
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
@@ -145,8 +165,10 @@ class Engine:
         if not oidc_data or not access_token:
             return None
         alb = self._alb_tokens.get(oidc_data)
-        access = self._access_tokens.get(access_token)
-        if alb is None or access is None:
+        if alb is None:
+            return None
+        access = self._access_for(alb, access_token)
+        if access is None:
             return None
         try:
             return self._conclude(oidc_data, alb, access_token, access, identity, now)
@@ -191,7 +213,9 @@ class Engine:
                 raise MissingTokenError("the x-amzn-oidc-accesstoken header is missing")
             # Both tokens are parsed and their headers checked before anything is fetched.
             alb = self._alb_tokens.get(oidc_data) or self._prepare_alb(oidc_data)
-            access = self._access_tokens.get(access_token) or self._prepare_access(access_token)
+            access: VerifiedToken | Pending | None = None
+            if self._kind != "opaque":
+                access = self._access_tokens.get(access_token) or self._prepare_access(access_token)
             if isinstance(alb, Pending):
                 url = self.settings.alb_key_url_for(alb.kid)
                 key = self.keys.alb_key(url, now)
@@ -201,20 +225,29 @@ class Engine:
                     raise InvalidTokenError(f"{ALB}: signature verification failed")
                 alb = alb_record(alb.token, alb.issuer, self._leeway)
                 self._alb_tokens.put(oidc_data, alb)
-            if isinstance(access, Pending):
+            if access is None:
+                access = _unverified(alb)
+            elif isinstance(access, Pending):
                 # The ALB's signature vouches for the issuer; keys come only from its JWKS.
                 if access.token.claims.get("iss") != alb.issuer:
                     raise InvalidTokenError(
                         f"{ACCESS}: issuer does not match the ALB token's issuer"
                     )
-                url = self.settings.jwks_url_for(str(alb.issuer))
+                url = yield from self._jwks_location(str(alb.issuer), now)
                 key = self.keys.jwks_key(url, access.kid, now)
                 if key is None:
                     fetched = yield KeyFetch(url, "jwks")
                     key = self.keys.accept_jwks(url, access.kid, fetched, now)
+                if key.alg != access.token.header["alg"]:
+                    raise InvalidTokenError(f"{ACCESS}: its algorithm is not its key's")
                 if not key.verify(access.token.signing_input, access.token.signature):
                     raise InvalidTokenError(f"{ACCESS}: signature verification failed")
-                access = access_record(access.token, self._leeway)
+                if self._kind == "jwt":
+                    access = jwt_access_record(
+                        access.token, str(alb.issuer), self.settings.audience, self._leeway
+                    )
+                else:
+                    access = access_record(access.token, self._leeway)
                 self._access_tokens.put(access_token, access)
             return self._conclude(oidc_data, alb, access_token, access, identity, now)
         except AuthenticationError as exc:
@@ -240,6 +273,23 @@ class Engine:
         if now > not_after:
             raise ExpiredTokenError("the session's access token has expired")
         return self.policy.decide(user)
+
+    def _jwks_location(self, issuer: str, now: float) -> Generator[KeyFetch, FetchResult, str]:
+        """The JWKS URL: configured, Cognito's for the issuer, or discovered from the issuer."""
+        discovery = self.settings.discovery_url
+        if discovery is None:
+            return self.settings.jwks_url_for(issuer)
+        found = self.keys.jwks_uri(discovery, now)
+        if found is None:
+            fetched = yield KeyFetch(discovery, "discovery")
+            found = self.keys.accept_discovery(discovery, issuer, fetched, now)
+        return found
+
+    def _access_for(self, alb: VerifiedToken, access_token: str) -> VerifiedToken | None:
+        """The verified access token, if cached; for an opaque one, what stands in for it."""
+        if self._kind == "opaque":
+            return _unverified(alb)
+        return self._access_tokens.get(access_token)
 
     def _prepare_alb(self, text: str) -> Pending:
         token = parse_token(text, ALB)
@@ -270,7 +320,7 @@ class Engine:
             raise InvalidTokenError(f"{ACCESS}: not valid yet (nbf or iat is in the future)")
         if access.issuer != alb.issuer:
             raise InvalidTokenError(f"{ACCESS}: issuer does not match the ALB token's issuer")
-        if access.client != alb.client:
+        if access.client is not None and access.client != alb.client:
             raise InvalidTokenError(f"{ACCESS}: client_id does not match the ALB token's client")
         if access.sub != alb.sub:
             raise InvalidTokenError("the access token belongs to another user than the ALB token")
@@ -281,6 +331,13 @@ class Engine:
         decided = self._users.get(pair)
         if decided is not None and decided[0] is policy:
             return decided[1]
-        user = policy.decide(User.from_claims(alb.claims, access.claims))
+        user = policy.decide(
+            User.from_claims(
+                alb.claims,
+                access.claims,
+                groups_claim=self.settings.groups_claim,
+                groups_from="oidc_data" if self._groups_from_alb else "access_token",
+            )
+        )
         self._users.put(pair, (policy, user))
         return user

@@ -10,6 +10,7 @@ The engine asks :class:`KeyStore` for a key. A hit returns a ready key object. A
   whatever the request rate; beyond it: 503;
 * a JWKS is refetched for an unknown kid at most once per :data:`JWKS_REFETCH_INTERVAL` seconds
   (aws-jwt-verify's penalty box);
+* another OIDC provider's discovery document (for its ``jwks_uri``) is fetched once and kept;
 * a URL that failed twice in a row is backed off exponentially (1 s, 2 s, ... 30 s): 503 with
   ``Retry-After``, no fetch. A single failure imposes no wait, and a failure is one failed
   fetch, however many requests waited on it.
@@ -22,13 +23,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from cognito_auth_middleware.exceptions import InvalidTokenError, KeysUnavailableError
 
 from .cache import BoundedCache
-from .keys import FetchFailure, FetchResult, SignatureKey, parse_alb_key, parse_jwks
+from .keys import (
+    FetchFailure,
+    FetchResult,
+    SignatureKey,
+    parse_alb_key,
+    parse_discovery,
+    parse_jwks,
+)
 from .throttle import FailureBackoff, TokenBucket
 
 __all__ = [
@@ -67,11 +75,25 @@ class KeyStore:
     Args:
         fetch_timeout: The drivers' fetch timeout; concurrent requests for one new ALB key
             within this window share one draw from the bucket (they share one fetch).
+        algorithms: The JWS algorithms whose JWKS keys are kept (Cognito's: RS256).
+        cognito: Whether the JWKS is a Cognito user pool's (as messages say) or another
+            OIDC provider's.
     """
 
-    def __init__(self, *, fetch_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        fetch_timeout: float,
+        algorithms: Collection[str] = ("RS256",),
+        cognito: bool = True,
+    ) -> None:
         self._alb: BoundedCache[str, tuple[SignatureKey, FetchResult]] = BoundedCache(MAX_ALB_KEYS)
         self._jwks: BoundedCache[str, _Jwks] = BoundedCache(MAX_JWKS_URLS)
+        self._discovered: BoundedCache[str, str] = BoundedCache(MAX_JWKS_URLS)
+        self._algorithms = tuple(algorithms)
+        self._jwks_name = "the Cognito JWKS" if cognito else "the provider's JWKS"
+        owner = "user pool" if cognito else "provider"
+        self._no_kid = f"access token: its kid is not in the {owner}'s JWKS"
         self._unknown: BoundedCache[str, float] = BoundedCache(MAX_UNKNOWN_KIDS)
         self._attempts: BoundedCache[str, float] = BoundedCache(MAX_UNKNOWN_KIDS)
         self._bucket = TokenBucket(ALB_FETCH_BURST, 1 / ALB_FETCH_INTERVAL, now=0.0)
@@ -154,8 +176,8 @@ class KeyStore:
             if key is not None:
                 return key
             if now - entry.fetched_at < JWKS_REFETCH_INTERVAL:
-                raise InvalidTokenError("access token: its kid is not in the user pool's JWKS")
-        self._admit_backoff(url, now, "the Cognito JWKS")
+                raise InvalidTokenError(self._no_kid)
+        self._admit_backoff(url, now, self._jwks_name)
         return None
 
     def accept_jwks(self, url: str, kid: str, result: FetchResult, now: float) -> SignatureKey:
@@ -168,13 +190,13 @@ class KeyStore:
         """
         entry = self._jwks.get(url)
         if entry is None or entry.source is not result:
-            what = "the Cognito JWKS"
+            what = self._jwks_name
             if isinstance(result, FetchFailure):
                 raise self._failed(url, now, what, result, result.reason)
             if result.status_code != 200:
                 raise self._failed(url, now, what, result, f"HTTP {result.status_code}")
             try:
-                keys = parse_jwks(result.content)
+                keys = parse_jwks(result.content, self._algorithms)
             except ValueError as exc:
                 raise self._failed(url, now, what, result, str(exc)) from None
             self._backoff.succeeded(url)
@@ -182,8 +204,41 @@ class KeyStore:
             self._jwks.put(url, entry)
         key = entry.keys.get(kid)
         if key is None:
-            raise InvalidTokenError("access token: its kid is not in the user pool's JWKS")
+            raise InvalidTokenError(self._no_kid)
         return key
+
+    def jwks_uri(self, url: str, now: float) -> str | None:
+        """The ``jwks_uri`` discovered at ``url``; ``None`` if a fetch is admitted.
+
+        Raises:
+            KeysUnavailableError: the URL is backing off after repeated failures.
+        """
+        found = self._discovered.get(url)
+        if found is None:
+            self._admit_backoff(url, now, "the provider's discovery document")
+        return found
+
+    def accept_discovery(self, url: str, issuer: str, result: FetchResult, now: float) -> str:
+        """Read a fetched discovery document for ``issuer``; keep and return its ``jwks_uri``.
+
+        Raises:
+            KeysUnavailableError: the endpoint failed, or answered no document for ``issuer``.
+        """
+        found = self._discovered.get(url)
+        if found is not None:
+            return found  # another request already read a response
+        what = "the provider's discovery document"
+        if isinstance(result, FetchFailure):
+            raise self._failed(url, now, what, result, result.reason)
+        if result.status_code != 200:
+            raise self._failed(url, now, what, result, f"HTTP {result.status_code}")
+        try:
+            jwks_uri = parse_discovery(result.content, issuer)
+        except ValueError as exc:
+            raise self._failed(url, now, what, result, str(exc)) from None
+        self._backoff.succeeded(url)
+        self._discovered.put(url, jwks_uri)
+        return jwks_uri
 
     def _admit_backoff(self, url: str, now: float, what: str) -> None:
         wait = self._backoff.wait(url, now)
@@ -213,6 +268,7 @@ class KeyStore:
         return {
             "alb_keys": len(self._alb),
             "jwks": len(self._jwks),
+            "discovered": len(self._discovered),
             "unknown_kids": len(self._unknown),
             "attempts": len(self._attempts),
             "backoff": len(self._backoff),
@@ -224,6 +280,7 @@ class KeyStore:
         return {
             "alb_keys": MAX_ALB_KEYS,
             "jwks": MAX_JWKS_URLS,
+            "discovered": MAX_JWKS_URLS,
             "unknown_kids": MAX_UNKNOWN_KIDS,
             "attempts": MAX_UNKNOWN_KIDS,
             "backoff": MAX_FAILING_URLS,

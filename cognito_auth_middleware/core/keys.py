@@ -3,11 +3,15 @@
 No I/O happens here. A :class:`KeyFetch` goes out to a driver, a :class:`KeyResponse` (or
 :class:`FetchFailure`) comes back, and :func:`parse_alb_key` / :func:`parse_jwks` turn the bytes
 into python-jose key objects backed by ``cryptography``, checked for type, curve and size.
+:func:`parse_discovery` reads an OpenID provider's discovery document for its ``jwks_uri``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -20,6 +24,7 @@ from jose.backends.cryptography_backend import CryptographyRSAKey
 from jose.exceptions import JOSEError
 
 __all__ = [
+    "JWT_ALGORITHMS",
     "MAX_KEY_RESPONSE_BYTES",
     "Es256Key",
     "FetchFailure",
@@ -29,6 +34,7 @@ __all__ = [
     "Rs256Key",
     "SignatureKey",
     "parse_alb_key",
+    "parse_discovery",
     "parse_jwks",
 ]
 
@@ -36,10 +42,19 @@ __all__ = [
 MAX_KEY_RESPONSE_BYTES = 64 * 1024
 MAX_KEYS_PER_JWKS = 32
 MIN_RSA_BITS = 2048
+#: The signature algorithms an access token of another OIDC provider may use (its JWKS key
+#: must be of the same algorithm). Cognito signs with RS256 only.
+JWT_ALGORITHMS = ("RS256", "ES256")
+_MAX_URL_LENGTH = 2048
 
 
 class SignatureKey(Protocol):
-    """A public key ready to check one signature (python-jose's cryptography-backed keys)."""
+    """A public key ready to check one signature of its one algorithm (``alg``)."""
+
+    @property
+    def alg(self) -> str:
+        """The JWS algorithm this key verifies (``ES256``, ``RS256``)."""
+        ...
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         """Whether ``sig`` is a valid signature of ``msg``."""
@@ -51,7 +66,7 @@ class KeyFetch:
     """An HTTP GET the engine needs a driver to perform."""
 
     url: str
-    kind: Literal["alb", "jwks"]
+    kind: Literal["alb", "jwks", "discovery"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,7 @@ class Es256Key:
 
     __slots__ = ("_key",)
     _ALGORITHM = ec.ECDSA(hashes.SHA256())
+    alg = "ES256"
 
     def __init__(self, key: ec.EllipticCurvePublicKey) -> None:
         self._key = key
@@ -103,12 +119,13 @@ class Es256Key:
 
 
 class Rs256Key:
-    """A Cognito public key (RSA), verifying JWS RS256 signatures (PKCS#1 v1.5, SHA-256).
+    """An RSA public key, verifying JWS RS256 signatures (PKCS#1 v1.5, SHA-256).
 
     Built by python-jose from the JWK; verified through ``cryptography`` directly.
     """
 
     __slots__ = ("_key",)
+    alg = "RS256"
     _PADDING = padding.PKCS1v15()
     _HASH = hashes.SHA256()
 
@@ -146,8 +163,54 @@ def parse_alb_key(content: bytes) -> Es256Key:
     return Es256Key(public_key)
 
 
-def parse_jwks(content: bytes) -> dict[str, Rs256Key]:
-    """Read a JWKS, keeping its RS256 public signing keys of at least 2048 bits, by kid.
+def _rsa_key(entry: dict[str, object]) -> Rs256Key | None:
+    try:
+        key = CryptographyRSAKey(entry, "RS256")
+    except (JOSEError, ValueError, TypeError, KeyError):
+        return None
+    prepared = key.prepared_key
+    if isinstance(prepared, rsa.RSAPublicKey) and prepared.key_size >= MIN_RSA_BITS:
+        return Rs256Key(prepared)
+    return None
+
+
+def _coordinate(value: object) -> int | None:
+    # A P-256 coordinate: exactly 32 bytes of unpadded base64url (RFC 7518, section 6.2.1.2).
+    if not isinstance(value, str) or len(value) != 43 or not value.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=")
+    except (binascii.Error, ValueError):
+        return None
+    return int.from_bytes(raw, "big") if len(raw) == 32 else None
+
+
+def _ec_key(entry: dict[str, object]) -> Es256Key | None:
+    if entry.get("crv") != "P-256":
+        return None
+    x, y = _coordinate(entry.get("x")), _coordinate(entry.get("y"))
+    if x is None or y is None:
+        return None
+    try:  # refuses a point that is not on the curve
+        public_key = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    except ValueError:
+        return None
+    return Es256Key(public_key)
+
+
+_JWK_READERS = {("RSA", "RS256"): _rsa_key, ("EC", "ES256"): _ec_key}
+_DEFAULT_ALG = {"RSA": "RS256", "EC": "ES256"}
+
+
+def parse_jwks(content: bytes, algorithms: Collection[str] = ("RS256",)) -> dict[str, SignatureKey]:
+    """Read a JWKS, keeping its public signing keys of the allowed algorithms, by kid.
+
+    RSA keys must have at least 2048 bits and EC keys be on P-256. A key without ``alg`` is
+    read as RS256 (RSA) or ES256 (EC); a key whose ``alg`` is not allowed is skipped.
+
+    Args:
+        content: The response body.
+        algorithms: The JWS algorithms to keep keys for (a subset of :data:`JWT_ALGORITHMS`).
 
     Raises:
         ValueError: not a JWKS, or no usable key in it.
@@ -159,22 +222,56 @@ def parse_jwks(content: bytes) -> dict[str, Rs256Key]:
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ValueError("the response is not a JWKS (no 'keys' list)")
-    keys: dict[str, Rs256Key] = {}
+    keys: dict[str, SignatureKey] = {}
     for entry in entries[:MAX_KEYS_PER_JWKS]:
-        if not isinstance(entry, dict) or entry.get("kty") != "RSA":
+        if not isinstance(entry, dict):
             continue
-        kid = entry.get("kid")
-        if not isinstance(kid, str) or entry.get("alg", "RS256") != "RS256":
+        kid, kty = entry.get("kid"), entry.get("kty")
+        if not isinstance(kid, str) or not isinstance(kty, str):
+            continue
+        alg = entry.get("alg", _DEFAULT_ALG.get(kty))
+        if not isinstance(alg, str) or alg not in algorithms:
             continue
         if entry.get("use", "sig") != "sig" or "d" in entry:
             continue
-        try:
-            key = CryptographyRSAKey(entry, "RS256")
-        except (JOSEError, ValueError, TypeError, KeyError):
-            continue
-        prepared = key.prepared_key
-        if isinstance(prepared, rsa.RSAPublicKey) and prepared.key_size >= MIN_RSA_BITS:
-            keys[kid] = Rs256Key(prepared)
+        reader = _JWK_READERS.get((kty, alg))
+        key = reader(entry) if reader is not None else None
+        if key is not None:
+            keys[kid] = key
     if not keys:
-        raise ValueError("the JWKS holds no usable RS256 public key")
+        names = " or ".join(sorted(algorithms))
+        raise ValueError(f"the JWKS holds no usable {names} public key")
     return keys
+
+
+def parse_discovery(content: bytes, issuer: str) -> str:
+    """The ``jwks_uri`` of an OpenID provider's discovery document for ``issuer``.
+
+    The document must name the configured issuer exactly (OpenID Connect Discovery, section
+    4.3), and its ``jwks_uri`` must be an absolute URL of the issuer's scheme: ``https``, or
+    ``http`` only for an ``http`` issuer (a stand-in on loopback).
+
+    Raises:
+        ValueError: not such a document (the message says why).
+    """
+    try:
+        document = json.loads(content)
+    except (ValueError, RecursionError):
+        raise ValueError("the discovery document is not JSON") from None
+    if not isinstance(document, dict):
+        raise ValueError("the discovery document is not a JSON object")
+    if document.get("issuer") != issuer:
+        raise ValueError("the discovery document names another issuer")
+    url = document.get("jwks_uri")
+    if (
+        not isinstance(url, str)
+        or not 0 < len(url) <= _MAX_URL_LENGTH
+        or not url.isascii()
+        or any(char <= " " or char == "\x7f" for char in url)
+    ):
+        raise ValueError("the discovery document has no usable jwks_uri")
+    scheme = "https://" if issuer.startswith("https://") else "http://"
+    host = url[len(scheme) :].split("/", 1)[0].split("?", 1)[0]
+    if not url.startswith(scheme) or not host or host.startswith(":") or "#" in url:
+        raise ValueError("the discovery document's jwks_uri is not a URL of the issuer's scheme")
+    return url
