@@ -265,10 +265,16 @@ def _provider_settings(
             f"{', '.join(ACCESS_TOKEN_KINDS)}, got {given!r}"
             + closest(given.lower(), ACCESS_TOKEN_KINDS)
         )
-    claim = strs["groups_claim"]
-    if claim is not None and not _CLAIM_RE.fullmatch(claim):
+    for name in ("groups_claim", "subject_claim"):
+        claim = strs[name]
+        if claim is not None and not _CLAIM_RE.fullmatch(claim):
+            raise ConfigurationError(
+                f"{name} ({_env_name(name)}) must be a claim name, got {claim!r}"
+            )
+    if strs["subject_claim"] not in (None, "sub") and kind != "jwt":
         raise ConfigurationError(
-            f"groups_claim ({_env_name('groups_claim')}) must be a claim name, got {claim!r}"
+            f"subject_claim ({_env_name('subject_claim')}) applies to access_token_kind='jwt' "
+            "only: it names the JWT access token's claim that must equal the ALB token's sub"
         )
     issuer = strs["issuer"]
     if issuer is not None:
@@ -363,6 +369,7 @@ class SettingsOptions(TypedDict, total=False):
     access_token_kind: AccessTokenKind | None
     audience: str | Iterable[str] | None
     groups_claim: str | None
+    subject_claim: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +442,9 @@ class Settings:
         groups_claim: The claim that lists the user's groups (``cognito:groups`` by default;
             ``groups``, ``roles``, or a dotted path such as ``realm_access.roles``), read from
             the verified access token, or from the ALB token when the access token is opaque.
+        subject_claim: With ``access_token_kind="jwt"``: the access token's claim that must
+            equal the ALB token's ``sub`` (default ``sub``; Okta puts the user's id, which its
+            userinfo calls ``sub``, in ``uid``, and the login in ``sub``).
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -476,6 +486,7 @@ class Settings:
     access_token_kind: AccessTokenKind = "cognito"  # noqa: S105 (a kind, not a secret)
     audience: tuple[str, ...] = ()
     groups_claim: str = "cognito:groups"
+    subject_claim: str = "sub"
 
     @classmethod
     def load(
@@ -627,6 +638,7 @@ class Settings:
             issuer=issuer,
             access_token_kind=kind,
             groups_claim=strs["groups_claim"] or "cognito:groups",
+            subject_claim=strs["subject_claim"] or "sub",
         )
 
     @classmethod

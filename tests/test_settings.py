@@ -96,6 +96,7 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "access_token_kind": ("JWT", "jwt"),
     "audience": ("api://default, api://reports", ("api://default", "api://reports")),
     "groups_claim": (" realm_access.roles\n", "realm_access.roles"),
+    "subject_claim": ("uid", "uid"),
 }
 # Settings that cannot be honoured alone: what they need besides (a sign-out needs all three).
 SIGN_OUT = {
@@ -111,6 +112,7 @@ COMPANIONS = {
     },
     "access_token_kind": GENERIC,
     "audience": GENERIC | {"COGNITO_AUTH_ACCESS_TOKEN_KIND": "jwt"},
+    "subject_claim": GENERIC | {"COGNITO_AUTH_ACCESS_TOKEN_KIND": "jwt"},
 }
 
 

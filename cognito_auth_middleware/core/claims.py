@@ -225,13 +225,14 @@ def access_record(token: ParsedToken, leeway: float) -> VerifiedToken:
 
 
 def jwt_access_record(
-    token: ParsedToken, issuer: str, audience: Iterable[str], leeway: float
+    token: ParsedToken, issuer: str, audience: Iterable[str], subject: str, leeway: float
 ) -> VerifiedToken:
     """Check a signature-verified access token of another OIDC provider once.
 
     Its ``iss`` must be the configured issuer, its ``aud`` hold one of ``audience`` (when
-    configured) and its ``sub`` be a non-empty string: the engine binds it to the ALB token by
-    ``sub``. It names no app client the ALB token could be compared with (``client``: ``None``).
+    configured) and its claim ``subject`` (``sub``, or Okta's ``uid``) be a non-empty string:
+    the engine binds it to the ALB token's ``sub``. It names no app client the ALB token could
+    be compared with (``client``: ``None``).
 
     Raises:
         InvalidTokenError: ``exp`` missing, ``iss`` other than the issuer, ``aud`` not one of
@@ -249,7 +250,7 @@ def jwt_access_record(
         found = {aud} if isinstance(aud, str) else set(aud or ())
         if not found & wanted:
             raise InvalidTokenError(f"{ACCESS}: audience is not one of {sorted(wanted)!r}")
-    sub = claims.get("sub")
+    sub = claims.get(subject)
     if not isinstance(sub, str) or not sub:
-        raise InvalidTokenError(f"{ACCESS}: claim 'sub' must be a non-empty string")
+        raise InvalidTokenError(f"{ACCESS}: claim {subject!r} must be a non-empty string")
     return VerifiedToken(claims, sub, issuer, None, not_before, not_after)

@@ -244,7 +244,11 @@ class Engine:
                     raise InvalidTokenError(f"{ACCESS}: signature verification failed")
                 if self._kind == "jwt":
                     access = jwt_access_record(
-                        access.token, str(alb.issuer), self.settings.audience, self._leeway
+                        access.token,
+                        str(alb.issuer),
+                        self.settings.audience,
+                        self.settings.subject_claim,
+                        self._leeway,
                     )
                 else:
                     access = access_record(access.token, self._leeway)

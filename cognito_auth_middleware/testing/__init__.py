@@ -19,6 +19,7 @@ from .identity import (
     FakeIdentityProvider,
 )
 from .key_server import KeyServer
+from .providers import PROVIDER_STYLES, FakeOidcProvider
 
 __all__ = [
     "DEFAULT_ALB_ARN",
@@ -26,6 +27,8 @@ __all__ = [
     "DEFAULT_SUB",
     "DEFAULT_USER_POOL_ID",
     "DEFECTS",
+    "PROVIDER_STYLES",
     "FakeIdentityProvider",
+    "FakeOidcProvider",
     "KeyServer",
 ]

@@ -9,20 +9,28 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from .identity import FakeIdentityProvider
+from .providers import FakeOidcProvider
 
 __all__ = ["KeyServer"]
 
 _ALB_PREFIX = "/alb-keys/"
 _JWKS_PATH = "/cognito/.well-known/jwks.json"
+_OIDC_JWKS_PATH = "/oidc/keys"
+_DISCOVERY = "/.well-known/openid-configuration"
 
 
 class KeyServer:
     """An HTTP server on 127.0.0.1 standing in for the ALB key endpoint and the Cognito JWKS.
 
     ``GET /alb-keys/{kid}`` answers the ALB public key PEM (404 for any other kid) and
-    ``GET /cognito/.well-known/jwks.json`` the JWKS. Every request path is recorded in
+    ``GET /cognito/.well-known/jwks.json`` the JWKS. For a
+    :class:`~cognito_auth_middleware.testing.FakeOidcProvider`, the provider's issuer moves
+    onto this server (same path), which answers its discovery document at
+    ``{issuer}/.well-known/openid-configuration`` and its JWKS at ``/oidc/keys``
+    (:attr:`discovery_body` replaces the document). Every request path is recorded in
     :attr:`requests`. Tests can make it misbehave: :attr:`delay` seconds before answering,
     :attr:`status` to answer with another status code, :attr:`body` to answer other bytes
     (:attr:`jwks_body` for the JWKS only), :attr:`drip` to send the headers at once and then
@@ -45,8 +53,14 @@ class KeyServer:
         self.status: int | None = None
         self.body: bytes | None = None
         self.jwks_body: bytes | None = None
+        self.discovery_body: bytes | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._discovery_path: str | None = None
+        if isinstance(idp, FakeOidcProvider):
+            path = urlsplit(idp.issuer).path
+            idp.issuer = self.base_url + path
+            self._discovery_path = path.rstrip("/") + _DISCOVERY
         self._httpd.daemon_threads = True
         # A short poll interval makes stop() quick (shutdown waits for the serving loop).
         self._thread = threading.Thread(
@@ -66,11 +80,16 @@ class KeyServer:
 
     @property
     def jwks_url(self) -> str:
-        """The value for the ``jwks_url`` setting."""
-        return self.base_url + _JWKS_PATH
+        """The value for the ``jwks_url`` setting (for another provider: its ``jwks_uri``)."""
+        return self.base_url + (_OIDC_JWKS_PATH if self._discovery_path else _JWKS_PATH)
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
-        """Middleware keywords that trust this provider and fetch keys from this server."""
+        """Middleware keywords that trust this provider and fetch keys from this server.
+
+        For another OIDC provider, the JWKS URL is left to discovery.
+        """
+        if isinstance(self.idp, FakeOidcProvider):
+            return {**self.idp.settings(), "alb_key_url": self.alb_key_url, **overrides}
         return {
             "alb_arn": self.idp.alb_arn,
             "user_pool_id": self.idp.user_pool_id,
@@ -81,8 +100,10 @@ class KeyServer:
         }
 
     def count(self, kind: str) -> int:
-        """How many requests were made for ``"alb"`` keys or the ``"jwks"``."""
-        prefix = _ALB_PREFIX if kind == "alb" else _JWKS_PATH
+        """How many requests were made for ``"alb"`` keys, the ``"jwks"`` or ``"discovery"``."""
+        prefix = {"alb": _ALB_PREFIX, "discovery": self._discovery_path or _DISCOVERY}.get(
+            kind, urlsplit(self.jwks_url).path
+        )
         with self._lock:
             return sum(path.startswith(prefix) for path in self.requests)
 
@@ -116,8 +137,12 @@ class KeyServer:
             found = path[len(_ALB_PREFIX) :] == self.idp.alb_kid
             status, content_type = (200, "application/x-pem-file") if found else (404, "text/plain")
             body = self.idp.alb_public_pem() if found else b"not found"
-        elif path == _JWKS_PATH:
+        elif path == urlsplit(self.jwks_url).path:
             body = self.jwks_body or json.dumps(self.idp.jwks()).encode()
+            status, content_type = 200, "application/json"
+        elif path == self._discovery_path and isinstance(self.idp, FakeOidcProvider):
+            document = self.idp.discovery(self.base_url + _OIDC_JWKS_PATH)
+            body = self.discovery_body or json.dumps(document).encode()
             status, content_type = 200, "application/json"
         else:
             status, content_type, body = 404, "text/plain", b"not found"
