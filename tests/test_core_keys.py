@@ -15,7 +15,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from cognito_auth_middleware.core.keys import Es256Key, Rs256Key, parse_alb_key, parse_jwks
+from cognito_auth_middleware.core.keys import (
+    Es256Key,
+    Rs256Key,
+    parse_alb_key,
+    parse_discovery,
+    parse_jwks,
+)
 from cognito_auth_middleware.testing import FakeIdentityProvider
 
 
@@ -166,3 +172,117 @@ def test_an_answer_that_is_not_a_usable_jwks_is_refused(content: bytes, message:
 def test_an_es256_key_wraps_the_cryptography_key(idp: FakeIdentityProvider) -> None:
     public = idp.alb_private_key.public_key()
     assert Es256Key(public).public_key is public
+
+
+# --- another provider's JWKS: EC P-256 keys, and the algorithms allowed -------------------------
+
+
+def _ec_jwk(key: ec.EllipticCurvePrivateKey, kid: str = "e1", **fields: Any) -> dict[str, Any]:
+    point = key.public_key().public_numbers()
+    coordinate = {
+        name: base64.urlsafe_b64encode(value.to_bytes(32, "big")).decode().rstrip("=")
+        for name, value in (("x", point.x), ("y", point.y))
+    }
+    return {"kty": "EC", "crv": "P-256", **coordinate, "kid": kid, "alg": "ES256"} | fields
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def test_an_es256_jwk_verifies_only_where_es256_is_allowed(
+    ec_key: ec.EllipticCurvePrivateKey, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    content = _jwks(_ec_jwk(ec_key), _jwk(rsa_key, "r1"))
+    both = parse_jwks(content, ("RS256", "ES256"))
+    assert {kid: key.alg for kid, key in both.items()} == {"e1": "ES256", "r1": "RS256"}
+    assert list(parse_jwks(content)) == ["r1"]  # Cognito's: RS256 only
+    assert list(parse_jwks(content, ("ES256",))) == ["e1"]
+    idp = FakeIdentityProvider()
+    idp.alb_private_key = ec_key
+    signing_input = b"header.payload"
+    assert both["e1"].verify(signing_input, idp.sign_alb(signing_input))
+    assert not both["e1"].verify(b"header.other", idp.sign_alb(signing_input))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"crv": "P-384"}, id="other-curve"),
+        pytest.param({"crv": None}, id="no-curve"),
+        pytest.param({"x": "AAAA"}, id="short-x"),
+        pytest.param({"y": 5}, id="y-not-a-string"),
+        pytest.param({"x": "*" * 43}, id="x-not-base64url"),
+        pytest.param({"x": "é" * 43}, id="x-not-ascii"),
+        pytest.param({"y": "A" * 43}, id="off-the-curve"),
+        pytest.param({"alg": "RS256"}, id="ec-key-named-rs256"),
+        pytest.param({"alg": "ES384"}, id="es384"),
+        pytest.param({"kty": "OKP"}, id="other-kty"),
+        pytest.param({"kty": 5}, id="kty-not-a-string"),
+        pytest.param({"d": "AQAB"}, id="private-key"),
+        pytest.param({"use": "enc"}, id="encryption-key"),
+    ],
+)
+def test_an_ec_jwks_entry_the_tokens_may_not_use_is_skipped(
+    ec_key: ec.EllipticCurvePrivateKey, fields: dict[str, Any]
+) -> None:
+    bad = {k: v for k, v in (_ec_jwk(ec_key, "bad") | fields).items() if v is not None}
+    keys = parse_jwks(_jwks(bad, _ec_jwk(ec_key, "good")), ("RS256", "ES256"))
+    assert list(keys) == ["good"]
+
+
+def test_an_ec_jwk_without_alg_is_es256(ec_key: ec.EllipticCurvePrivateKey) -> None:
+    entry = {k: v for k, v in _ec_jwk(ec_key).items() if k != "alg"}
+    assert [key.alg for key in parse_jwks(_jwks(entry), ("ES256",)).values()] == ["ES256"]
+
+
+def test_the_refusal_names_the_algorithms_looked_for() -> None:
+    with pytest.raises(ValueError, match="no usable ES256 or RS256 public key"):
+        parse_jwks(b'{"keys": []}', ("RS256", "ES256"))
+
+
+ISSUER = "https://idp.example.com/oauth2/default"
+
+
+@pytest.mark.parametrize(
+    ("document", "issuer", "expected"),
+    [
+        pytest.param({"jwks_uri": "https://idp.example.com/keys"}, ISSUER, None, id="https"),
+        pytest.param({"jwks_uri": "https://keys.example.net/v1?x=1"}, ISSUER, None, id="query"),
+        pytest.param(
+            {"jwks_uri": "http://127.0.0.1:8080/keys"}, "http://127.0.0.1:8080", None, id="http"
+        ),
+        pytest.param({"jwks_uri": "http://idp.example.com/keys"}, ISSUER, "scheme", id="down"),
+        pytest.param({"jwks_uri": "https://idp.example.com/k#f"}, ISSUER, "scheme", id="fragment"),
+        pytest.param({"jwks_uri": "https:///keys"}, ISSUER, "scheme", id="no-host"),
+        pytest.param({"jwks_uri": "https://:443/keys"}, ISSUER, "scheme", id="port-only"),
+        pytest.param({"jwks_uri": "keys"}, ISSUER, "scheme", id="relative"),
+        pytest.param({"jwks_uri": ""}, ISSUER, "no usable", id="empty"),
+        pytest.param(
+            {"jwks_uri": "https://a.example/" + "k" * 2048}, ISSUER, "no usable", id="long"
+        ),
+        pytest.param({"jwks_uri": "https://a.example/ k"}, ISSUER, "no usable", id="space"),
+        pytest.param({"jwks_uri": "https://a.example/\x7f"}, ISSUER, "no usable", id="del"),
+        pytest.param({"jwks_uri": "https://ä.example/k"}, ISSUER, "no usable", id="unicode"),
+        pytest.param({"jwks_uri": ["https://a.example/k"]}, ISSUER, "no usable", id="a-list"),
+        pytest.param({"issuer": ISSUER + "/"}, ISSUER, "another issuer", id="issuer-slash"),
+        pytest.param({"issuer": None}, ISSUER, "another issuer", id="issuer-null"),
+    ],
+)
+def test_a_discovery_document_gives_the_jwks_uri_only_for_its_issuer(
+    document: dict[str, Any], issuer: str, expected: str | None
+) -> None:
+    full = {"issuer": issuer, "jwks_uri": "https://idp.example.com/keys"} | document
+    content = json.dumps(full).encode()
+    if expected is None:
+        assert parse_discovery(content, issuer) == full["jwks_uri"]
+    else:
+        with pytest.raises(ValueError, match=expected):
+            parse_discovery(content, issuer)
+
+
+@pytest.mark.parametrize("content", [b"nope", b"[1]", b"[" * 100_000, b'"text"'])
+def test_a_discovery_answer_that_is_not_a_document_is_refused(content: bytes) -> None:
+    with pytest.raises(ValueError, match="discovery document is not"):
+        parse_discovery(content, ISSUER)
