@@ -18,13 +18,15 @@ package also binds the two (same ``sub``, issuer and client, and the identity he
 is the ``binding`` class. As pyca/cryptography holds its primitives against the Wycheproof
 vectors, the reference decides and every deviation is a written decision.
 
-Other OIDC providers. A second corpus does the same for an ALB in front of a provider other
-than Cognito (``FakeOidcProvider``, Google's style): its ALB tokens carry the provider's issuer,
-JSON ``true`` for ``email_verified`` and ``preferred_username``, and are mutated as above;
-aws-jwt-verify's ``AlbJwtVerifier`` is configured with that issuer, and this package with
-``access_token_kind="opaque"``, so that its verdict rests on the ALB token alone. Its classes
-share SECURITY.md's table: a row is stale only when no corpus needs it. A disagreement that is
-a bug here, reported and awaiting its fix, is listed in ``KNOWN_BUGS``.
+Other OIDC providers. Two more corpora do the same for an ALB in front of a provider other
+than Cognito (``FakeOidcProvider``): its ALB tokens carry the provider's issuer, JSON ``true``
+for ``email_verified`` and ``preferred_username``, and are mutated as above, and
+aws-jwt-verify's ``AlbJwtVerifier`` is configured with that issuer. Google's style has an opaque
+access token, and this package ``access_token_kind="opaque"``, so that its verdict rests on the
+ALB token alone; Okta's has a JWT access token, mutated too and held against aws-jwt-verify's
+``JwtVerifier`` (issuer, audience, JWKS URL), this package with ``access_token_kind="jwt"``.
+All corpora share SECURITY.md's table: a row is stale only when no corpus needs it. A
+disagreement that is a bug here, reported and awaiting its fix, is listed in ``KNOWN_BUGS``.
 
 Reading a failure. Each failing test names the class, the direction, the count and a few
 examples: what was mutated (``alb-payload.exp = 1e+300``), this package's verdict (``accept`` or
@@ -629,7 +631,32 @@ class ProviderCorpus(Corpus):
         ]
         if provider.opaque:
             return [*alb, Field("alb", "payload", provider.groups_claim, ["admins", "staff"])]
-        return alb
+        return [*alb, *self.jwt_access_fields()]
+
+    def jwt_access_fields(self) -> list[Field]:
+        """The fields of an Okta access token (a custom authorisation server's)."""
+        provider = self.provider
+        _, claims = provider.access_fields(sub=SUB, ttl=ACCESS_EXP - ISSUED, now=ISSUED)
+        audience = provider.audience
+        return [
+            Field("access", "header", "alg", "RS256", ("RS384", "ES256", "none", "PS256", "HS256")),
+            Field("access", "header", "kid", PROVIDER_KID, (PROVIDER_KID + "\n", ALB_KID)),
+            Field("access", "header", "typ", "JWT", ("at+jwt", "application/at+jwt")),
+            Field("access", "header", "x", "extension"),
+            Field("access", "payload", "iss", provider.issuer, self.issuer_variants()),
+            Field("access", "payload", "aud", audience, ([audience, "x"], ["x"], "api://other")),
+            Field("access", "payload", "cid", provider.client_id),
+            Field("access", "payload", "uid", SUB),
+            Field("access", "payload", "sub", claims["sub"]),
+            Field("access", "payload", "scp", claims["scp"]),
+            Field("access", "payload", "exp", ACCESS_EXP),
+            Field("access", "payload", "iat", ISSUED),
+            Field("access", "payload", "nbf", ISSUED),
+            Field("access", "payload", "jti", PROVIDER_JTI),
+            Field("access", "payload", "ver", claims["ver"]),
+            Field("access", "payload", provider.groups_claim, ["admins", "staff"]),
+            Field("access", "payload", "x", "extension"),
+        ]
 
 
 def length_mutations(base: Draft) -> Iterator[tuple[str, Draft]]:
@@ -1277,12 +1304,19 @@ def summary(
 CORPORA = {
     "cognito": "Cognito user pool (CognitoJwtVerifier for the access token)",
     "google": "Google-like provider (opaque access token: the ALB token alone decides)",
+    "okta": "Okta-like provider (JwtVerifier for the JWT access token)",
 }
 #: Disagreements that are bugs of this package, reported and awaiting a fix, by ``(corpus, class,
 #: direction)``. The documentation test lets them be; ``test_no_known_bug_remains`` fails while
 #: any of them occurs (expected: xfail) and passes once all are fixed, which strict xfail turns
 #: into a failure, so that the fix removes its entry here.
-KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
+KNOWN_BUGS = {
+    ("okta", "payload.sub", "lenient"): (
+        "with subject_claim other than sub, a JWT access token's sub of a non-string type is "
+        "accepted; aws-jwt-verify's decoder refuses it, as this package refuses a wrong-typed "
+        "aud, scope or jti"
+    ),
+}
 
 
 def identity_provider() -> FakeIdentityProvider:
@@ -1351,6 +1385,7 @@ def corpora() -> dict[str, list[Result]]:
     return {
         "cognito": cognito_results(node),
         "google": provider_results(node, "google"),
+        "okta": provider_results(node, "okta"),
     }
 
 
