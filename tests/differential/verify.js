@@ -1,15 +1,19 @@
 // The reference side of tests/test_differential.py: verify header pairs with aws-jwt-verify.
 //
 // stdin:  one JSON line of configuration, then one JSON line per case: {"id", "alb", "access"}.
-// stdout: one JSON line per case: {"id", "alb", "access"}, each "accept" or "<Error>: <message>".
+// stdout: one JSON line per case: {"id", "alb", "access"}, each "accept" or "<Error>: <message>"
+//         (access: null when the access token is opaque).
 //
-// The verifiers are configured as in production (ARN, issuer, pool, client, tokenUse "access",
-// graceSeconds 0). Only two things are replaced: the clock, so both sides share one instant, and
-// the key fetcher, which serves AWS's key URLs from the loopback key server and refuses any other.
+// The verifiers are configured as in production (ARN, issuer, client, graceSeconds 0), the
+// access token's by config.access: "cognito" (CognitoJwtVerifier: pool, client, tokenUse
+// "access"), "jwt" (JwtVerifier, another provider's: issuer, audience, jwksUri) or "opaque"
+// (not a JWT: no verifier, and "access" is null). Only two things are replaced: the clock, so
+// both sides share one instant, and the key fetcher, which serves the production key URLs from
+// the loopback key server and refuses any other.
 "use strict";
 
 const readline = require("node:readline");
-const { AlbJwtVerifier, CognitoJwtVerifier } = require("aws-jwt-verify");
+const { AlbJwtVerifier, CognitoJwtVerifier, JwtVerifier } = require("aws-jwt-verify");
 const { AlbJwksCache } = require("aws-jwt-verify/alb-cache");
 const { SimpleJwksCache } = require("aws-jwt-verify/jwk");
 
@@ -37,16 +41,31 @@ function verifiers(config) {
     { albArn: config.albArn, issuer: config.issuer, clientId: config.clientId, graceSeconds: 0 },
     { jwksCache: new AlbJwksCache({ fetcher }) },
   );
-  const access = CognitoJwtVerifier.create(
-    {
-      userPoolId: config.userPoolId,
-      tokenUse: "access",
-      clientId: config.clientId,
-      graceSeconds: 0,
-    },
-    { jwksCache: new SimpleJwksCache({ fetcher }) },
-  );
-  return { alb, access };
+  return { alb, access: accessVerifier(config, fetcher) };
+}
+
+function accessVerifier(config, fetcher) {
+  const { kind } = config.access;
+  const jwksCache = new SimpleJwksCache({ fetcher });
+  if (kind === "cognito") {
+    return CognitoJwtVerifier.create(
+      {
+        userPoolId: config.access.userPoolId,
+        tokenUse: "access",
+        clientId: config.clientId,
+        graceSeconds: 0,
+      },
+      { jwksCache },
+    );
+  }
+  if (kind === "jwt") {
+    const { issuer, audience, jwksUri } = config.access;
+    return JwtVerifier.create({ issuer, audience, jwksUri, graceSeconds: 0 }, { jwksCache });
+  }
+  if (kind === "opaque") {
+    return null;
+  }
+  throw new Error(`unknown access token kind ${kind}`);
 }
 
 async function outcome(verifier, token) {
@@ -76,7 +95,7 @@ async function main() {
       JSON.stringify({
         id,
         alb: await outcome(verify.alb, alb),
-        access: await outcome(verify.access, access),
+        access: verify.access === null ? null : await outcome(verify.access, access),
       }),
     );
   }
