@@ -1310,13 +1310,7 @@ CORPORA = {
 #: direction)``. The documentation test lets them be; ``test_no_known_bug_remains`` fails while
 #: any of them occurs (expected: xfail) and passes once all are fixed, which strict xfail turns
 #: into a failure, so that the fix removes its entry here.
-KNOWN_BUGS = {
-    ("okta", "payload.sub", "lenient"): (
-        "with subject_claim other than sub, a JWT access token's sub of a non-string type is "
-        "accepted; aws-jwt-verify's decoder refuses it, as this package refuses a wrong-typed "
-        "aud, scope or jti"
-    ),
-}
+KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
 
 
 def identity_provider() -> FakeIdentityProvider:

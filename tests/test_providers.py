@@ -215,6 +215,7 @@ def test_a_spliced_access_token_of_another_user_is_refused(
         pytest.param({"nbf": 4_000_000_000}, InvalidTokenError, "not valid yet", id="nbf"),
         pytest.param({"exp": "soon"}, InvalidTokenError, "'exp'", id="exp-type"),
         pytest.param({"scp": None, "scope": 5}, InvalidTokenError, "'scope'", id="scope-type"),
+        pytest.param({"sub": 5}, InvalidTokenError, "'sub' must be", id="sub-type"),
     ],
 )
 def test_jwt_access_token_rules(

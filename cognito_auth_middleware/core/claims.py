@@ -250,6 +250,8 @@ def jwt_access_record(
         found = {aud} if isinstance(aud, str) else set(aud or ())
         if not found & wanted:
             raise InvalidTokenError(f"{ACCESS}: audience is not one of {sorted(wanted)!r}")
+    if not isinstance(claims.get("sub", ""), str):  # Okta's login, where subject is "uid"
+        raise InvalidTokenError(f"{ACCESS}: claim 'sub' must be a string")
     sub = claims.get(subject)
     if not isinstance(sub, str) or not sub:
         raise InvalidTokenError(f"{ACCESS}: claim {subject!r} must be a non-empty string")
