@@ -30,7 +30,6 @@ from .audit import (
     run_refused_hook,
 )
 from .core.dev_mode import local_client_asgi
-from .core.headers import from_asgi
 from .core.paths import PathMatcher
 from .core.sign_out import SignOut
 from .drivers.aio import AsyncVerifier
@@ -118,6 +117,7 @@ class CognitoAuthMiddleware:
         self._on_authenticated = async_hook(on_authenticated, "on_authenticated")
         self._on_refused = async_hook(on_refused, "on_refused")
         self._audit = verifier.settings.audit_log
+        self._read_headers = verifier.headers.from_asgi
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -141,7 +141,7 @@ class CognitoAuthMiddleware:
         accept = ""
         oidc_data = access_token = None
         try:
-            (oidc_data, access_token, identity), accept = from_asgi(scope["headers"])
+            (oidc_data, access_token, identity), accept = self._read_headers(scope["headers"])
             user = await self.verifier.authenticate(
                 oidc_data,
                 access_token,

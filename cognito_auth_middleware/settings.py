@@ -23,7 +23,9 @@ __all__ = [
     "ACCESS_TOKEN_KINDS",
     "ENV_PREFIX",
     "POLICY_SOURCES",
+    "PROVIDERS",
     "AccessTokenKind",
+    "Provider",
     "Settings",
     "SettingsOptions",
     "UserKind",
@@ -42,6 +44,12 @@ _ALB_ARN_RE = re.compile(
     re.ASCII,
 )
 _REGION_RE = re.compile(_REGION, re.ASCII)
+_VA_ISSUER_RE = re.compile(r"[\x21-\x7e]{1,2048}", re.ASCII)
+_VA_INSTANCE_RE = re.compile(
+    rf"arn:(?:aws|aws-us-gov):ec2:(?P<region>{_REGION}):\d{{12}}:"
+    r"verified-access-instance/vai-[0-9a-f]{17}",
+    re.ASCII,
+)
 _USER_POOL_RE = re.compile(rf"(?P<region>{_REGION})_[0-9A-Za-z]{{1,55}}", re.ASCII)
 _CLIENT_ID_RE = re.compile(r"[\w+]{1,128}", re.ASCII)
 
@@ -56,6 +64,10 @@ _COOKIE_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", re.ASCII)
 _SUB_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UserKind = Literal["email", "sub", "username"]
 AccessTokenKind = Literal["cognito", "jwt", "opaque"]
+Provider = Literal["alb", "verified-access"]
+#: Who signs the user's claims: an ALB (``x-amzn-oidc-data``) or AWS Verified Access
+#: (``x-amzn-ava-user-context``).
+PROVIDERS: tuple[Provider, ...] = ("alb", "verified-access")
 #: What ``x-amzn-oidc-accesstoken`` holds: a Cognito access token, another provider's JWT
 #: (verified against its JWKS), or a string that is not verified at all.
 ACCESS_TOKEN_KINDS: tuple[AccessTokenKind, ...] = ("cognito", "jwt", "opaque")
@@ -65,6 +77,7 @@ _USER_PREFIXES: tuple[UserKind, ...] = ("sub", "username")
 
 _GOVCLOUD_KEY_URL = "https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}"
 _ALB_KEY_URL = "https://public-keys.auth.elb.{region}.amazonaws.com"
+_VA_KEY_URL = "https://public-keys.prod.verified-access.{region}.amazonaws.com"
 _COGNITO_ISSUER = "https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
 
 _MAX_LEEWAY = 300.0
@@ -250,11 +263,49 @@ def cognito_issuer_pattern(region: str) -> re.Pattern[str]:
     return re.compile(rf"https://cognito-idp\.{escaped}\.amazonaws\.com/{escaped}_[0-9A-Za-z]+")
 
 
+def _verified_access_settings(
+    strs: Mapping[str, str | None], lists: Mapping[str, tuple[str, ...]], urls: Mapping[str, str]
+) -> Provider:
+    """``provider``, checked with the settings that apply to one provider only."""
+    given = strs["provider"] or "alb"
+    provider = next((p for p in PROVIDERS if p == given.lower()), None)
+    if provider is None:
+        raise ConfigurationError(
+            f"provider ({_env_name('provider')}) must be one of {', '.join(PROVIDERS)}, "
+            f"got {given!r}" + closest(given.lower(), PROVIDERS)
+        )
+    va_only = [
+        name
+        for name in ("verified_access_instance_arn", "verified_access_key_url")
+        if lists.get(name) or name in urls
+    ]
+    if provider == "alb" and va_only:
+        raise ConfigurationError(
+            f"{' and '.join(va_only)} apply to provider='verified-access' only: set provider "
+            f"({_env_name('provider')}) to verified-access, or remove them"
+        )
+    if provider == "verified-access":
+        alb_only = [name for name in ("alb_arn", "client_id", "audience") if lists.get(name)]
+        alb_only += [
+            name
+            for name in ("access_token_kind", "subject_claim", "jwks_url", "alb_key_url")
+            if strs.get(name) is not None
+        ]
+        if alb_only:
+            raise ConfigurationError(
+                f"{', '.join(alb_only)} cannot apply to provider='verified-access': Verified "
+                "Access signs the user's claims alone (x-amzn-ava-user-context), with no ALB and "
+                "no access token"
+            )
+    return provider
+
+
 def _provider_settings(
     strs: Mapping[str, str | None],
     audience: tuple[str, ...],
     region: str,
     urls: Mapping[str, str],
+    provider: Provider = "alb",
 ) -> tuple[AccessTokenKind, str | None]:
     """``access_token_kind`` and the exact ``issuer``, checked with what they depend on."""
     given = strs["access_token_kind"] or "cognito"
@@ -277,9 +328,19 @@ def _provider_settings(
             "only: it names the JWT access token's claim that must equal the ALB token's sub"
         )
     issuer = strs["issuer"]
+    pool = strs["user_pool_id"]
+    if provider == "verified-access":
+        # The trust provider's issuer: an OIDC issuer URL, or for IAM Identity Center the
+        # trust provider's ARN.
+        if issuer is not None and not _VA_ISSUER_RE.fullmatch(issuer):
+            raise ConfigurationError(
+                f"issuer ({_env_name('issuer')}) must be the trust provider's issuer URL or "
+                f"ARN, got {issuer!r}"
+            )
+        derived = _COGNITO_ISSUER.format(region=region, user_pool_id=pool) if pool else None
+        return kind, issuer or derived
     if issuer is not None:
         _check_url("issuer", issuer)
-    pool = strs["user_pool_id"]
     if kind == "cognito":
         derived = _COGNITO_ISSUER.format(region=region, user_pool_id=pool) if pool else None
         if issuer is not None and not cognito_issuer_pattern(region).fullmatch(issuer):
@@ -370,6 +431,9 @@ class SettingsOptions(TypedDict, total=False):
     audience: str | Iterable[str] | None
     groups_claim: str | None
     subject_claim: str | None
+    provider: Provider | None
+    verified_access_instance_arn: str | Iterable[str] | None
+    verified_access_key_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +509,12 @@ class Settings:
         subject_claim: With ``access_token_kind="jwt"``: the access token's claim that must
             equal the ALB token's ``sub`` (default ``sub``; Okta puts the user's id, which its
             userinfo calls ``sub``, in ``uid``, and the login in ``sub``).
+        provider: Who signs the user's claims: ``alb`` (default) or ``verified-access`` (AWS
+            Verified Access: the ``x-amzn-ava-user-context`` header, ES384, no access token).
+        verified_access_instance_arn: With ``verified-access`` (required there): the ARNs of
+            the Verified Access instances allowed to sign (exact match on ``signer``).
+        verified_access_key_url: Base URL of the Verified Access public keys (key at
+            ``{url}/{kid}``); ``None`` means the AWS endpoint of ``region``.
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -487,6 +557,9 @@ class Settings:
     audience: tuple[str, ...] = ()
     groups_claim: str = "cognito:groups"
     subject_claim: str = "sub"
+    provider: Provider = "alb"
+    verified_access_instance_arn: tuple[str, ...] = ()
+    verified_access_key_url: str | None = None
 
     @classmethod
     def load(
@@ -536,6 +609,16 @@ class Settings:
                     "loadbalancer/app/<name>/<id>"
                 )
             regions[match["region"]] = "alb_arn"
+        for arn in lists["verified_access_instance_arn"]:
+            match = _VA_INSTANCE_RE.fullmatch(arn)
+            if match is None:
+                raise ConfigurationError(
+                    "verified_access_instance_arn "
+                    f"({_env_name('verified_access_instance_arn')}) is not a Verified Access "
+                    f"instance ARN: {arn!r}; expected arn:aws:ec2:<region>:<account>:"
+                    "verified-access-instance/vai-<17 hex digits>"
+                )
+            regions.setdefault(match["region"], "verified_access_instance_arn")
         pool = strs["user_pool_id"]
         if pool is not None:
             match = _USER_POOL_RE.fullmatch(pool)
@@ -558,7 +641,8 @@ class Settings:
         if not regions:
             raise ConfigurationError(
                 "region is unknown: set alb_arn (COGNITO_AUTH_ALB_ARN), user_pool_id "
-                "(COGNITO_AUTH_USER_POOL_ID) or region (COGNITO_AUTH_REGION)"
+                "(COGNITO_AUTH_USER_POOL_ID), verified_access_instance_arn "
+                "(COGNITO_AUTH_VERIFIED_ACCESS_INSTANCE_ARN) or region (COGNITO_AUTH_REGION)"
             )
         for client in lists["client_id"]:
             if not _CLIENT_ID_RE.fullmatch(client):
@@ -602,12 +686,13 @@ class Settings:
                 raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
         urls = {
             field: _check_url(field, value)
-            for field in ("alb_key_url", "jwks_url", "redirect_url")
+            for field in ("alb_key_url", "jwks_url", "redirect_url", "verified_access_key_url")
             if (value := strs[field]) is not None
         }
         region_name = next(iter(regions))
         sign_out = _sign_out_settings(strs, lists["client_id"], region_name)
-        kind, issuer = _provider_settings(strs, lists["audience"], region_name, urls)
+        provider = _verified_access_settings(strs, lists, urls)
+        kind, issuer = _provider_settings(strs, lists["audience"], region_name, urls, provider)
         return cls(
             **lists,
             user_pool_id=pool,
@@ -637,8 +722,13 @@ class Settings:
             error_template=template,
             issuer=issuer,
             access_token_kind=kind,
-            groups_claim=strs["groups_claim"] or "cognito:groups",
+            groups_claim=strs["groups_claim"]
+            or ("groups" if provider == "verified-access" else "cognito:groups"),
             subject_claim=strs["subject_claim"] or "sub",
+            provider=provider,
+            verified_access_key_url=urls["verified_access_key_url"].rstrip("/")
+            if "verified_access_key_url" in urls
+            else None,
         )
 
     @classmethod
@@ -678,10 +768,11 @@ class Settings:
         given_as: str = "settings",
         **options: Unpack[SettingsOptions],
     ) -> Settings:
-        """:meth:`resolve`, refused unless an ALB is pinned (or dev mode is on).
+        """:meth:`resolve`, refused unless the signer is pinned (or dev mode is on).
 
         Raises:
-            ConfigurationError: ``alb_arn`` is not set, or as :meth:`resolve`.
+            ConfigurationError: ``alb_arn`` (or with Verified Access,
+                ``verified_access_instance_arn``) is not set, or as :meth:`resolve`.
         """
         result = cls.resolve(settings, options, given_as=given_as)
         if not result.dev_mode:  # dev mode runs locally, where there is no ALB to pin
@@ -697,6 +788,16 @@ class Settings:
         Raises:
             ConfigurationError: ``alb_arn`` is not set.
         """
+        if self.provider == "verified-access":
+            if not self.verified_access_instance_arn:
+                raise ConfigurationError(
+                    "verified_access_instance_arn is required with provider='verified-access': "
+                    "set it to your Verified Access instance's ARN (environment variable "
+                    "COGNITO_AUTH_VERIFIED_ACCESS_INSTANCE_ARN). Without it a token signed by any "
+                    "other Verified Access instance in the region would be accepted."
+                    + (f" {opt_out}" if opt_out else "")
+                )
+            return
         if not self.alb_arn:
             raise ConfigurationError(
                 "alb_arn is required: set it to your load balancer's ARN (keyword alb_arn or "
@@ -720,7 +821,14 @@ class Settings:
         return _ALB_KEY_URL.format(region=self.region)
 
     def alb_key_url_for(self, kid: str) -> str:
-        """The URL of the ALB public key ``kid``, quoted (the kid has passed the UUID check)."""
+        """The URL of the signer's public key ``kid``, quoted (the kid passed the UUID check).
+
+        The signer is the ALB, or with ``provider="verified-access"`` the Verified Access
+        instance (keys at ``verified_access_key_url``, default the region's AWS endpoint).
+        """
+        if self.provider == "verified-access":
+            base = self.verified_access_key_url or _VA_KEY_URL.format(region=self.region)
+            return f"{base}/{quote(kid, safe='')}"
         return f"{self.alb_key_base_url}/{quote(kid, safe='')}"
 
     @property
@@ -751,4 +859,6 @@ class Settings:
 _TYPES = get_type_hints(Settings)
 _FIELDS = tuple(field.name for field in fields(Settings))
 _LIST_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] == tuple[str, ...])
-_STR_FIELDS = tuple(name for name in _FIELDS if _TYPES[name] in (str, str | None, AccessTokenKind))
+_STR_FIELDS = tuple(
+    name for name in _FIELDS if _TYPES[name] in (str, str | None, AccessTokenKind, Provider)
+)

@@ -29,7 +29,6 @@ from .audit import (
     sync_hook,
 )
 from .core.dev_mode import local_client_environ
-from .core.headers import from_environ
 from .core.paths import PathMatcher
 from .core.sign_out import SignOut
 from .drivers.base import verifier_for
@@ -125,7 +124,7 @@ class CognitoAuthWSGIMiddleware:
         environ[PAGES_KEY] = self._pages
         if self._excluded(path):
             return self.app(environ, start_response)
-        (oidc_data, access_token, identity), accept = from_environ(environ)
+        (oidc_data, access_token, identity), accept = self.verifier.headers.from_environ(environ)
         try:
             user = self.verifier.authenticate(
                 oidc_data,

@@ -18,6 +18,7 @@ GOV_ARN = (
 )
 POOL = "eu-west-2_AbC123"
 COGNITO_ISSUER = f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}"
+VA_ARN = "arn:aws:ec2:eu-west-2:123456789012:verified-access-instance/vai-0123456789abcdef0"
 
 
 def test_derives_region_issuer_and_aws_urls() -> None:
@@ -97,6 +98,9 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "audience": ("api://default, api://reports", ("api://default", "api://reports")),
     "groups_claim": (" realm_access.roles\n", "realm_access.roles"),
     "subject_claim": ("uid", "uid"),
+    "provider": ("Verified-Access", "verified-access"),
+    "verified_access_instance_arn": (f"{VA_ARN}\n", (VA_ARN,)),
+    "verified_access_key_url": ("http://127.0.0.1:9/va/", "http://127.0.0.1:9/va"),
 }
 # Settings that cannot be honoured alone: what they need besides (a sign-out needs all three).
 SIGN_OUT = {
@@ -113,7 +117,15 @@ COMPANIONS = {
     "access_token_kind": GENERIC,
     "audience": GENERIC | {"COGNITO_AUTH_ACCESS_TOKEN_KIND": "jwt"},
     "subject_claim": GENERIC | {"COGNITO_AUTH_ACCESS_TOKEN_KIND": "jwt"},
+    "provider": {"COGNITO_AUTH_VERIFIED_ACCESS_INSTANCE_ARN": "$VA"},
+    "verified_access_instance_arn": {"COGNITO_AUTH_PROVIDER": "verified-access"},
+    "verified_access_key_url": {
+        "COGNITO_AUTH_PROVIDER": "verified-access",
+        "COGNITO_AUTH_VERIFIED_ACCESS_INSTANCE_ARN": "$VA",
+    },
 }
+# Verified Access signs alone: no ALB ARN next to it.
+VERIFIED_ACCESS = ("provider", "verified_access_instance_arn", "verified_access_key_url")
 
 
 @pytest.mark.parametrize("name", [field.name for field in fields(Settings)])
@@ -121,8 +133,8 @@ COMPANIONS = {
 def test_every_setting_is_read_from_a_keyword_and_its_variable(name: str, source: str) -> None:
     text, expected = AS_TEXT[name]
     options: dict[str, Any] = {name: text} if source == "keyword" else {}
-    environ = {"COGNITO_AUTH_ALB_ARN": ARN} if name != "alb_arn" else {}
-    environ |= COMPANIONS.get(name, {})
+    environ = {"COGNITO_AUTH_ALB_ARN": ARN} if name not in ("alb_arn", *VERIFIED_ACCESS) else {}
+    environ |= {k: VA_ARN if v == "$VA" else v for k, v in COMPANIONS.get(name, {}).items()}
     if source == "environment":
         environ[f"COGNITO_AUTH_{name.upper()}"] = text
     assert getattr(Settings.load(environ=environ, **options), name) == expected

@@ -24,15 +24,18 @@ __all__ = [
     "ACCESS",
     "ALB",
     "MAX_TIMESTAMP",
+    "VERIFIED_ACCESS",
     "HeaderRules",
     "VerifiedToken",
     "access_record",
     "alb_record",
     "jwt_access_record",
+    "verified_access_record",
 ]
 
 ALB = "ALB token"
 ACCESS = "access token"
+VERIFIED_ACCESS = "Verified Access token"
 
 # Every validating pattern is applied with ``fullmatch``: ``match`` with ``$`` would accept a
 # trailing newline, which then reaches a URL.
@@ -112,10 +115,14 @@ class HeaderRules:
         "_issuer_pattern",
         "_region",
         "_signers",
+        "_verified_access",
     )
 
     def __init__(self, settings: Settings) -> None:
-        self._signers = frozenset(settings.alb_arn)
+        self._verified_access = settings.provider == "verified-access"
+        self._signers = frozenset(
+            settings.verified_access_instance_arn if self._verified_access else settings.alb_arn
+        )
         self._clients = frozenset(settings.client_id)
         self._issuer = settings.issuer
         self._issuer_pattern = settings.issuer_pattern
@@ -150,6 +157,37 @@ class HeaderRules:
         if not isinstance(issuer, str) or not self._issuer_allowed(issuer):
             expected = self._issuer or f"a Cognito user pool of {self._region}"
             raise InvalidTokenError(f"{ALB}: issuer is not {expected}")
+        return kid, issuer
+
+    def check_claims_token(self, header: Mapping[str, Any]) -> tuple[str, str]:
+        """Check the signed claims' header (the ALB's, or Verified Access's); kid and issuer."""
+        if self._verified_access:
+            return self.check_verified_access(header)
+        return self.check_alb(header)
+
+    def check_verified_access(self, header: Mapping[str, Any]) -> tuple[str, str]:
+        """Check a Verified Access token's header; return its ``kid`` and ``iss``.
+
+        Raises:
+            InvalidTokenError: an algorithm other than ES384, a kid that is not a UUID, a
+                signer other than the configured instances, or an issuer other than
+                ``issuer`` (when configured).
+        """
+        label = VERIFIED_ACCESS
+        if header.get("alg") != "ES384":
+            raise InvalidTokenError(f"{label}: algorithm must be ES384")
+        kid = _require(header, "kid", label)
+        if not isinstance(kid, str) or not _UUID_RE.fullmatch(kid):
+            raise InvalidTokenError(f"{label}: kid is not a UUID")
+        signer = _require(header, "signer", label)
+        if not isinstance(signer, str) or signer not in self._signers:
+            raise InvalidTokenError(
+                f"{label}: not signed by a configured Verified Access instance "
+                f"({sorted(self._signers)!r})"
+            )
+        issuer = header.get("iss")
+        if not isinstance(issuer, str) or (self._issuer is not None and issuer != self._issuer):
+            raise InvalidTokenError(f"{label}: issuer is not {self._issuer or 'a string'}")
         return kid, issuer
 
     def _issuer_allowed(self, issuer: str) -> bool:
@@ -255,4 +293,41 @@ def jwt_access_record(
     sub = claims.get(subject)
     if not isinstance(sub, str) or not sub:
         raise InvalidTokenError(f"{ACCESS}: claim {subject!r} must be a non-empty string")
+    return VerifiedToken(claims, sub, issuer, None, not_before, not_after)
+
+
+def verified_access_record(token: ParsedToken, issuer: str, leeway: float) -> VerifiedToken:
+    """Check a signature-verified Verified Access token's fields once.
+
+    Two claim shapes carry the user: an OIDC trust provider's (``sub``, ``email``,
+    ``email_verified``, ``groups``) and IAM Identity Center's (``user.user_id``,
+    ``user.user_name``, ``user.email.address``, ``user.email.verified``). The second is
+    mapped onto the first, its own claims kept, so both give the same ``User``; ``iss`` is
+    the header's when the payload has none.
+
+    Raises:
+        InvalidTokenError: ``exp`` missing (in header and payload), a time of the wrong type,
+            no ``sub`` (or ``user.user_id``) that is a non-empty string, or an ``aud``,
+            ``scope`` or ``jti`` of the wrong type.
+    """
+    label = VERIFIED_ACCESS
+    not_before, not_after = _window((token.header, token.claims), label, leeway)
+    claims = token.claims
+    _registered_types(claims, label)
+    user = claims.get("user")
+    if "sub" not in claims and isinstance(user, dict):
+        email = user.get("email")
+        email = email if isinstance(email, dict) else {}
+        claims = {
+            **claims,
+            "sub": user.get("user_id"),
+            "username": user.get("user_name"),
+            "email": email.get("address"),
+            "email_verified": email.get("verified"),
+        }
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidTokenError(f"{label}: claim 'sub' (or 'user.user_id') must be a string")
+    if "iss" not in claims:  # the signed header names it; the user's issuer is that one
+        claims = {**claims, "iss": issuer}
     return VerifiedToken(claims, sub, issuer, None, not_before, not_after)

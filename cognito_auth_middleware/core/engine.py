@@ -39,13 +39,16 @@ from .cache import BoundedCache
 from .claims import (
     ACCESS,
     ALB,
+    VERIFIED_ACCESS,
     HeaderRules,
     VerifiedToken,
     access_record,
     alb_record,
     jwt_access_record,
+    verified_access_record,
 )
 from .dev_mode import is_loopback
+from .headers import CLAIMS_HEADERS
 from .key_store import KeyStore
 from .keys import JWT_ALGORITHMS, FetchResult, KeyFetch
 from .policy import Policy
@@ -109,13 +112,18 @@ class Engine:
         self.settings = settings
         self._kind = settings.access_token_kind
         cognito = self._kind == "cognito"
+        self._verified_access = settings.provider == "verified-access"
         self.keys = KeyStore(
             fetch_timeout=settings.key_fetch_timeout,
             algorithms=("RS256",) if cognito else JWT_ALGORITHMS,
             cognito=cognito,
+            verified_access=self._verified_access,
         )
         self._rules = HeaderRules(settings)
-        self._groups_from_alb = self._kind == "opaque"
+        #: Whether requests carry an access token to verify (not opaque, not Verified Access).
+        self._verifies_access = self._kind != "opaque" and not self._verified_access
+        self._claims_label = VERIFIED_ACCESS if self._verified_access else ALB
+        self._claims_header = CLAIMS_HEADERS[settings.provider]
         self._leeway = settings.leeway
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
@@ -127,7 +135,7 @@ class Engine:
         #: The authorisation policy in force; a reload replaces it whole (one assignment).
         self.policy = Policy.from_settings(settings)
         self._mock_user = mock_user if settings.dev_mode else None
-        if not settings.alb_arn:
+        if not settings.alb_arn and not self._verified_access:
             logger.warning(
                 "no alb_arn configured: the ALB token's signer is NOT checked, so a token signed "
                 "by any load balancer in %s is accepted; set COGNITO_AUTH_ALB_ARN",
@@ -162,16 +170,16 @@ class Engine:
         Raises:
             AuthenticationError: a known pair that no longer passes (expired, spliced, ...).
         """
-        if not oidc_data or not access_token:
+        if not oidc_data or (not access_token and not self._verified_access):
             return None
         alb = self._alb_tokens.get(oidc_data)
         if alb is None:
             return None
-        access = self._access_for(alb, access_token)
+        access = self._access_for(alb, access_token or "")
         if access is None:
             return None
         try:
-            return self._conclude(oidc_data, alb, access_token, access, identity, now)
+            return self._conclude(oidc_data, alb, access_token or "", access, identity, now)
         except AuthenticationError as exc:
             _tag(exc, oidc_data, access_token)
             raise
@@ -208,22 +216,26 @@ class Engine:
                 # The mock user meets the policy too, so its groups try the rules out locally.
                 return self.policy.decide(self._mock_user)
             if not oidc_data:
-                raise MissingTokenError("the x-amzn-oidc-data header is missing")
-            if not access_token:
+                raise MissingTokenError(f"the {self._claims_header} header is missing")
+            access_text = access_token or ""
+            if not access_text and not self._verified_access:  # the ALB always sends one
                 raise MissingTokenError("the x-amzn-oidc-accesstoken header is missing")
             # Both tokens are parsed and their headers checked before anything is fetched.
             alb = self._alb_tokens.get(oidc_data) or self._prepare_alb(oidc_data)
             access: VerifiedToken | Pending | None = None
-            if self._kind != "opaque":
-                access = self._access_tokens.get(access_token) or self._prepare_access(access_token)
+            if self._verifies_access:
+                access = self._access_tokens.get(access_text) or self._prepare_access(access_text)
             if isinstance(alb, Pending):
                 url = self.settings.alb_key_url_for(alb.kid)
                 key = self.keys.alb_key(url, now)
                 if key is None:
                     key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
                 if not key.verify(alb.token.signing_input, alb.token.signature):
-                    raise InvalidTokenError(f"{ALB}: signature verification failed")
-                alb = alb_record(alb.token, alb.issuer, self._leeway)
+                    raise InvalidTokenError(f"{self._claims_label}: signature verification failed")
+                if self._verified_access:
+                    alb = verified_access_record(alb.token, alb.issuer, self._leeway)
+                else:
+                    alb = alb_record(alb.token, alb.issuer, self._leeway)
                 self._alb_tokens.put(oidc_data, alb)
             if access is None:
                 access = _unverified(alb)
@@ -252,8 +264,8 @@ class Engine:
                     )
                 else:
                     access = access_record(access.token, self._leeway)
-                self._access_tokens.put(access_token, access)
-            return self._conclude(oidc_data, alb, access_token, access, identity, now)
+                self._access_tokens.put(access_text, access)
+            return self._conclude(oidc_data, alb, access_text, access, identity, now)
         except AuthenticationError as exc:
             _tag(exc, oidc_data, access_token)
             raise
@@ -291,13 +303,13 @@ class Engine:
 
     def _access_for(self, alb: VerifiedToken, access_token: str) -> VerifiedToken | None:
         """The verified access token, if cached; for an opaque one, what stands in for it."""
-        if self._kind == "opaque":
+        if not self._verifies_access:
             return _unverified(alb)
         return self._access_tokens.get(access_token)
 
     def _prepare_alb(self, text: str) -> Pending:
-        token = parse_token(text, ALB)
-        kid, issuer = self._rules.check_alb(token.header)
+        token = parse_token(text, self._claims_label)
+        kid, issuer = self._rules.check_claims_token(token.header)
         return Pending(token, kid, issuer)
 
     def _prepare_access(self, text: str) -> Pending:
@@ -315,11 +327,13 @@ class Engine:
     ) -> User:
         """The checks of every request, cached tokens included."""
         if now > alb.not_after:
-            raise ExpiredTokenError(f"{ALB}: expired")
+            raise ExpiredTokenError(f"{self._claims_label}: expired")
         if now > access.not_after:
             raise ExpiredTokenError(f"{ACCESS}: expired")
         if now < alb.not_before:
-            raise InvalidTokenError(f"{ALB}: not valid yet (nbf or iat is in the future)")
+            raise InvalidTokenError(
+                f"{self._claims_label}: not valid yet (nbf or iat is in the future)"
+            )
         if now < access.not_before:
             raise InvalidTokenError(f"{ACCESS}: not valid yet (nbf or iat is in the future)")
         if access.issuer != alb.issuer:
@@ -340,7 +354,7 @@ class Engine:
                 alb.claims,
                 access.claims,
                 groups_claim=self.settings.groups_claim,
-                groups_from="oidc_data" if self._groups_from_alb else "access_token",
+                groups_from="access_token" if self._verifies_access else "oidc_data",
             )
         )
         self._users.put(pair, (policy, user))

@@ -7,47 +7,83 @@ from typing import Any
 
 from cognito_auth_middleware.exceptions import InvalidTokenError
 
-__all__ = ["ACCESS_TOKEN", "IDENTITY", "OIDC_DATA", "AlbHeaders", "from_asgi", "from_environ"]
+__all__ = [
+    "ACCESS_TOKEN",
+    "CLAIMS_HEADERS",
+    "IDENTITY",
+    "OIDC_DATA",
+    "VERIFIED_ACCESS_CONTEXT",
+    "AlbHeaders",
+    "HeaderReader",
+    "from_asgi",
+    "from_environ",
+]
 
 OIDC_DATA = "x-amzn-oidc-data"
 ACCESS_TOKEN = "x-amzn-oidc-accesstoken"  # noqa: S105 (a header name)
 IDENTITY = "x-amzn-oidc-identity"
+VERIFIED_ACCESS_CONTEXT = "x-amzn-ava-user-context"
+#: The header carrying the signed user claims, per ``provider`` setting.
+CLAIMS_HEADERS = {"alb": OIDC_DATA, "verified-access": VERIFIED_ACCESS_CONTEXT}
 
 AlbHeaders = tuple[str | None, str | None, str | None]
 
-_ASGI_NAMES = {
-    name.encode(): index for index, name in enumerate((OIDC_DATA, ACCESS_TOKEN, IDENTITY))
-}
-_ENVIRON_KEYS = tuple(
-    "HTTP_" + name.upper().replace("-", "_") for name in (OIDC_DATA, ACCESS_TOKEN, IDENTITY)
-)
 
+class HeaderReader:
+    """Reads one provider's identity headers from an ASGI scope or a WSGI environ.
 
-def from_asgi(raw_headers: Iterable[tuple[bytes, bytes]]) -> tuple[AlbHeaders, str]:
-    """``(oidc_data, access_token, identity)`` and the ``Accept`` value from ASGI headers.
+    For the ALB: ``(x-amzn-oidc-data, x-amzn-oidc-accesstoken, x-amzn-oidc-identity)``; for
+    Verified Access: ``(x-amzn-ava-user-context, None, None)``. Any other header is ignored.
 
-    Raises:
-        InvalidTokenError: one of the three headers appears more than once (the ALB sends each
-            once and strips any a client sent, so a duplicate means something is wrong).
+    Args:
+        provider: The ``provider`` setting (``alb`` or ``verified-access``).
     """
-    found: list[str | None] = [None, None, None]
-    accept = ""
-    for name, value in raw_headers:
-        index = _ASGI_NAMES.get(name)
-        if index is not None:
-            if found[index] is not None:
-                raise InvalidTokenError(f"the {name.decode()} header appears more than once")
-            found[index] = value.decode("latin-1")
-        elif name == b"accept":
-            accept = value.decode("latin-1")
-    return (found[0], found[1], found[2]), accept
+
+    __slots__ = ("_asgi_names", "_environ_keys", "names")
+
+    def __init__(self, provider: str = "alb") -> None:
+        names = (
+            (OIDC_DATA, ACCESS_TOKEN, IDENTITY)
+            if provider == "alb"
+            else (CLAIMS_HEADERS[provider],)
+        )
+        #: The header names read, in the order of the values returned.
+        self.names = names
+        self._asgi_names = {name.encode(): index for index, name in enumerate(names)}
+        self._environ_keys = tuple("HTTP_" + name.upper().replace("-", "_") for name in names)
+
+    def from_asgi(self, raw_headers: Iterable[tuple[bytes, bytes]]) -> tuple[AlbHeaders, str]:
+        """The identity headers and the ``Accept`` value from ASGI headers.
+
+        Raises:
+            InvalidTokenError: an identity header appears more than once (the ALB sends each
+                once and strips any a client sent, so a duplicate means something is wrong).
+        """
+        found: list[str | None] = [None, None, None]
+        accept = ""
+        names = self._asgi_names
+        for name, value in raw_headers:
+            index = names.get(name)
+            if index is not None:
+                if found[index] is not None:
+                    raise InvalidTokenError(f"the {name.decode()} header appears more than once")
+                found[index] = value.decode("latin-1")
+            elif name == b"accept":
+                accept = value.decode("latin-1")
+        return (found[0], found[1], found[2]), accept
+
+    def from_environ(self, environ: Mapping[str, Any]) -> tuple[AlbHeaders, str]:
+        """The identity headers and the ``Accept`` value from a WSGI environ.
+
+        WSGI servers join repeated headers with commas, which no valid token contains, so a
+        duplicate fails token parsing instead.
+        """
+        found = [environ.get(key) for key in self._environ_keys] + [None, None]
+        return (found[0], found[1], found[2]), environ.get("HTTP_ACCEPT", "")
 
 
-def from_environ(environ: Mapping[str, Any]) -> tuple[AlbHeaders, str]:
-    """``(oidc_data, access_token, identity)`` and the ``Accept`` value from a WSGI environ.
-
-    WSGI servers join repeated headers with commas, which no valid token contains, so a
-    duplicate fails token parsing instead.
-    """
-    oidc, access, identity = (environ.get(key) for key in _ENVIRON_KEYS)
-    return (oidc, access, identity), environ.get("HTTP_ACCEPT", "")
+_ALB = HeaderReader()
+#: The ALB's headers from ASGI headers (see :meth:`HeaderReader.from_asgi`).
+from_asgi = _ALB.from_asgi
+#: The ALB's headers from a WSGI environ (see :meth:`HeaderReader.from_environ`).
+from_environ = _ALB.from_environ

@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from cognito_auth_middleware.exceptions import InvalidTokenError, KeysUnavailableError
 
@@ -33,9 +34,9 @@ from .keys import (
     FetchFailure,
     FetchResult,
     SignatureKey,
-    parse_alb_key,
     parse_discovery,
     parse_jwks,
+    parse_signer_key,
 )
 from .throttle import FailureBackoff, TokenBucket
 
@@ -78,6 +79,8 @@ class KeyStore:
         algorithms: The JWS algorithms whose JWKS keys are kept (Cognito's: RS256).
         cognito: Whether the JWKS is a Cognito user pool's (as messages say) or another
             OIDC provider's.
+        verified_access: Whether the signer's keys are Verified Access's (ES384, P-384)
+            rather than the ALB's (ES256, P-256), as parsed and as messages say.
     """
 
     def __init__(
@@ -86,11 +89,17 @@ class KeyStore:
         fetch_timeout: float,
         algorithms: Collection[str] = ("RS256",),
         cognito: bool = True,
+        verified_access: bool = False,
     ) -> None:
         self._alb: BoundedCache[str, tuple[SignatureKey, FetchResult]] = BoundedCache(MAX_ALB_KEYS)
         self._jwks: BoundedCache[str, _Jwks] = BoundedCache(MAX_JWKS_URLS)
         self._discovered: BoundedCache[str, str] = BoundedCache(MAX_JWKS_URLS)
         self._algorithms = tuple(algorithms)
+        self._signer_alg: Literal["ES256", "ES384"] = "ES384" if verified_access else "ES256"
+        signer = "Verified Access" if verified_access else "ALB"
+        self._signer_key = f"the {signer} public key"
+        label = "Verified Access token" if verified_access else "ALB token"
+        self._no_signer_key = f"{label}: no {signer} public key exists for its kid"
         self._jwks_name = "the Cognito JWKS" if cognito else "the provider's JWKS"
         owner = "user pool" if cognito else "provider"
         self._no_kid = f"access token: its kid is not in the {owner}'s JWKS"
@@ -113,8 +122,8 @@ class KeyStore:
             return entry[0]
         unknown_until = self._unknown.get(url)
         if unknown_until is not None and now < unknown_until:
-            raise InvalidTokenError("ALB token: no ALB public key exists for its kid")
-        self._admit_backoff(url, now, "the ALB public key")
+            raise InvalidTokenError(self._no_signer_key)
+        self._admit_backoff(url, now, self._signer_key)
         attempted = self._attempts.get(url)
         if attempted is not None and now - attempted < self._attempt_window:
             return None  # joins the fetch already under way for this kid
@@ -145,18 +154,18 @@ class KeyStore:
         entry = self._alb.get(url)
         if entry is not None and entry[1] is result:
             return entry[0]  # another request already parsed this very response
-        what = "the ALB public key"
+        what = self._signer_key
         if isinstance(result, FetchFailure):
             raise self._failed(url, now, what, result, result.reason)
         if result.status_code in (403, 404):
             # AWS answers 404 (403 from S3 in GovCloud) for a kid it never issued.
             self._backoff.succeeded(url)
             self._unknown.put(url, now + UNKNOWN_KID_TTL)
-            raise InvalidTokenError("ALB token: no ALB public key exists for its kid")
+            raise InvalidTokenError(self._no_signer_key)
         if result.status_code != 200:
             raise self._failed(url, now, what, result, f"HTTP {result.status_code}")
         try:
-            key = parse_alb_key(result.content)
+            key = parse_signer_key(result.content, self._signer_alg)
         except ValueError as exc:
             raise self._failed(url, now, what, result, str(exc)) from None
         self._backoff.succeeded(url)

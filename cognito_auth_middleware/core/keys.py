@@ -27,6 +27,7 @@ __all__ = [
     "JWT_ALGORITHMS",
     "MAX_KEY_RESPONSE_BYTES",
     "Es256Key",
+    "Es384Key",
     "FetchFailure",
     "FetchResult",
     "KeyFetch",
@@ -36,6 +37,7 @@ __all__ = [
     "parse_alb_key",
     "parse_discovery",
     "parse_jwks",
+    "parse_signer_key",
 ]
 
 # A PEM key is ~180 bytes and a Cognito JWKS ~1 KiB; anything near this is not a key.
@@ -118,6 +120,25 @@ class Es256Key:
         return True
 
 
+class Es384Key(Es256Key):
+    """A Verified Access public key (EC P-384), verifying JWS ES384 signatures (``r || s``)."""
+
+    __slots__ = ()
+    _ALGORITHM = ec.ECDSA(hashes.SHA384())
+    alg = "ES384"
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        """Whether ``sig`` (96 bytes, ``r || s``) signs ``msg``."""
+        if len(sig) != 96:
+            return False
+        r, s = int.from_bytes(sig[:48], "big"), int.from_bytes(sig[48:], "big")
+        try:
+            self._key.verify(encode_dss_signature(r, s), msg, self._ALGORITHM)
+        except InvalidSignature:
+            return False
+        return True
+
+
 class Rs256Key:
     """An RSA public key, verifying JWS RS256 signatures (PKCS#1 v1.5, SHA-256).
 
@@ -146,21 +167,41 @@ class Rs256Key:
         return True
 
 
-def parse_alb_key(content: bytes) -> Es256Key:
-    """Read an ALB public key (PEM); it must be an EC key on P-256.
+_SIGNER_CURVES: dict[str, tuple[type[ec.EllipticCurve], str, type[Es256Key]]] = {
+    "ES256": (ec.SECP256R1, "P-256", Es256Key),
+    "ES384": (ec.SECP384R1, "P-384", Es384Key),
+}
+
+
+def parse_signer_key(content: bytes, alg: Literal["ES256", "ES384"]) -> SignatureKey:
+    """Read a signer's public key (PEM): an EC key on the curve of ``alg``.
+
+    The ALB signs with ES256 (P-256), AWS Verified Access with ES384 (P-384).
 
     Raises:
         ValueError: the bytes are not such a key (the message says why).
     """
+    curve, name, wrapper = _SIGNER_CURVES[alg]
     try:
         public_key = load_pem_public_key(content)
     except (ValueError, TypeError):
         raise ValueError("the response is not a PEM public key") from None
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         raise ValueError("the key is not an EC key")
-    if not isinstance(public_key.curve, ec.SECP256R1):
-        raise ValueError(f"the key is on curve {public_key.curve.name}, not P-256")
-    return Es256Key(public_key)
+    if not isinstance(public_key.curve, curve):
+        raise ValueError(f"the key is on curve {public_key.curve.name}, not {name}")
+    return wrapper(public_key)
+
+
+def parse_alb_key(content: bytes) -> Es256Key:
+    """Read an ALB public key (PEM); it must be an EC key on P-256.
+
+    Raises:
+        ValueError: the bytes are not such a key (the message says why).
+    """
+    key = parse_signer_key(content, "ES256")
+    assert isinstance(key, Es256Key)
+    return key
 
 
 def _rsa_key(entry: dict[str, object]) -> Rs256Key | None:

@@ -17,6 +17,7 @@ import httpx
 
 from cognito_auth_middleware.core.cache import BoundedCache
 from cognito_auth_middleware.core.engine import Engine
+from cognito_auth_middleware.core.headers import HeaderReader
 from cognito_auth_middleware.core.keys import (
     MAX_KEY_RESPONSE_BYTES,
     FetchFailure,
@@ -58,6 +59,8 @@ class DriverBase:
     ) -> None:
         self.settings = Settings.resolve(settings, options)
         self.engine = Engine(self.settings, mock_user=load_mock_user(self.settings))
+        #: Reads the identity headers of the configured provider (ALB or Verified Access).
+        self.headers = HeaderReader(self.settings.provider)
         self._clock = clock
         self._timeout = self.settings.key_fetch_timeout
         #: Loads the policy from its source (now: a failure stops the app) and re-reads it.

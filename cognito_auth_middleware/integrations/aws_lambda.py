@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from http import HTTPStatus
 from typing import Any, Generic, TypeVar, Unpack
 from urllib.parse import unquote
 
-from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA, from_asgi
 from cognito_auth_middleware.core.paths import PathMatcher
 from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.drivers.sync import Verifier
@@ -53,10 +52,8 @@ R = TypeVar("R")
 #: on an excluded path.
 Handler = Callable[[dict[str, Any], Any, User | None], R]
 
-_ALB_NAMES = frozenset((OIDC_DATA, ACCESS_TOKEN, IDENTITY))
 
-
-def _asgi_headers(event: object) -> list[tuple[bytes, bytes]]:
+def _asgi_headers(event: object, identity_names: Collection[str]) -> list[tuple[bytes, bytes]]:
     """The event's headers as ASGI ``(name, value)`` pairs, one per value, for ``from_asgi``.
 
     Both shapes are read: an event carries one of them, and one that carries both has each
@@ -81,7 +78,7 @@ def _asgi_headers(event: object) -> list[tuple[bytes, bytes]]:
             name = name.lower()
             values = given if multi else [given]
             if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
-                if name in _ALB_NAMES:
+                if name in identity_names:
                     kind = "a list of strings" if multi else "a string"
                     raise InvalidTokenError(f"the {name} header of the event is not {kind}")
                 continue
@@ -112,7 +109,10 @@ class AlbHandler(Generic[R]):
             return self._handler(event, context, None)
         accept = ""
         try:
-            (oidc_data, access_token, identity), accept = from_asgi(_asgi_headers(event))
+            headers = self.verifier.headers
+            (oidc_data, access_token, identity), accept = headers.from_asgi(
+                _asgi_headers(event, headers.names)
+            )
             # No client address: an event has none that could be trusted (see the module's
             # docstring), so dev mode's mock user is never served.
             user = self.verifier.authenticate(oidc_data, access_token, identity, client_host=None)

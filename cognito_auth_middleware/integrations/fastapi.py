@@ -46,7 +46,6 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from cognito_auth_middleware.core.dev_mode import local_client_asgi
-from cognito_auth_middleware.core.headers import from_asgi
 from cognito_auth_middleware.core.policy import group_check
 from cognito_auth_middleware.core.sign_out import SignOut
 from cognito_auth_middleware.drivers.aio import AsyncVerifier
@@ -149,7 +148,9 @@ class CognitoAuth:
         if user is not None:
             return user
         try:
-            (oidc_data, access_token, identity), _ = from_asgi(request.scope["headers"])
+            (oidc_data, access_token, identity), _ = self.verifier.headers.from_asgi(
+                request.scope["headers"]
+            )
             user = await self.verifier.authenticate(
                 oidc_data,
                 access_token,

@@ -44,7 +44,6 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from cognito_auth_middleware.core.dev_mode import local_client_environ
-from cognito_auth_middleware.core.headers import from_environ
 from cognito_auth_middleware.core.policy import group_check
 from cognito_auth_middleware.core.sign_out import SignOut
 from cognito_auth_middleware.drivers.base import verifier_for
@@ -187,7 +186,7 @@ class CognitoAuth:
         environ = request.environ
         user = get_user(environ)
         if user is None:
-            (oidc_data, access_token, identity), _ = from_environ(environ)
+            (oidc_data, access_token, identity), _ = self.verifier.headers.from_environ(environ)
             user = self.verifier.authenticate(
                 oidc_data,
                 access_token,

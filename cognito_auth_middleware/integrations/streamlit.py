@@ -47,13 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from cognito_auth_middleware.core.dev_mode import local_client
-from cognito_auth_middleware.core.headers import (
-    ACCESS_TOKEN,
-    IDENTITY,
-    OIDC_DATA,
-    AlbHeaders,
-    from_asgi,
-)
+from cognito_auth_middleware.core.headers import AlbHeaders, HeaderReader
 from cognito_auth_middleware.drivers.sync import Verifier
 from cognito_auth_middleware.exceptions import AuthenticationError
 from cognito_auth_middleware.pages import EXPIRED, Pages
@@ -96,17 +90,17 @@ def _shared_verifier() -> Verifier:
         return _verifier
 
 
-def _alb_headers(headers: Mapping[str, list[str]]) -> AlbHeaders:
-    """The three ALB headers from ``{name: [values]}``, by the middleware's rules."""
+def _alb_headers(headers: Mapping[str, list[str]], reader: HeaderReader) -> AlbHeaders:
+    """The identity headers from ``{name: [values]}``, by the middleware's rules."""
     # Through the ASGI reader, so a repeated header is refused exactly as by the middleware.
     # Servers decode header bytes as latin-1; "replace" only guards against a server that did
     # not, turning such a value into an invalid token instead of a crash.
     raw = [
         (name.encode(), value.encode("latin-1", errors="replace"))
-        for name in (OIDC_DATA, ACCESS_TOKEN, IDENTITY)
+        for name in reader.names
         for value in headers.get(name, ())
     ]
-    found, _ = from_asgi(raw)
+    found, _ = reader.from_asgi(raw)
     return found
 
 
@@ -128,8 +122,8 @@ def get_user(*, verifier: Verifier | None = None) -> User:
     """
     verifier = verifier or _shared_verifier()
     headers = st.context.headers  # case-insensitive; get_all keeps every repeated value
-    names = (OIDC_DATA, ACCESS_TOKEN, IDENTITY)
-    found = _alb_headers({n: headers.get_all(n) for n in names})
+    reader = verifier.headers
+    found = _alb_headers({n: headers.get_all(n) for n in reader.names}, reader)
     key = (id(verifier), found)
     session = st.session_state.get(_SESSION_KEY)
     if isinstance(session, _Session) and session.key == key:

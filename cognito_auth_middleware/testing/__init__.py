@@ -20,15 +20,18 @@ from .identity import (
 )
 from .key_server import KeyServer
 from .providers import PROVIDER_STYLES, FakeOidcProvider
+from .verified_access import DEFAULT_INSTANCE_ARN, FakeVerifiedAccess
 
 __all__ = [
     "DEFAULT_ALB_ARN",
     "DEFAULT_CLIENT_ID",
+    "DEFAULT_INSTANCE_ARN",
     "DEFAULT_SUB",
     "DEFAULT_USER_POOL_ID",
     "DEFECTS",
     "PROVIDER_STYLES",
     "FakeIdentityProvider",
     "FakeOidcProvider",
+    "FakeVerifiedAccess",
     "KeyServer",
 ]

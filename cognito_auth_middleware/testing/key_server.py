@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from .identity import FakeIdentityProvider
 from .providers import FakeOidcProvider
+from .verified_access import FakeVerifiedAccess
 
 __all__ = ["KeyServer"]
 
@@ -30,7 +31,9 @@ class KeyServer:
     :class:`~cognito_auth_middleware.testing.FakeOidcProvider`, the provider's issuer moves
     onto this server (same path), which answers its discovery document at
     ``{issuer}/.well-known/openid-configuration`` and its JWKS at ``/oidc/keys``
-    (:attr:`discovery_body` replaces the document). Every request path is recorded in
+    (:attr:`discovery_body` replaces the document). For a
+    :class:`~cognito_auth_middleware.testing.FakeVerifiedAccess`, ``/alb-keys/{kid}`` serves
+    its P-384 key. Every request path is recorded in
     :attr:`requests`. Tests can make it misbehave: :attr:`delay` seconds before answering,
     :attr:`status` to answer with another status code, :attr:`body` to answer other bytes
     (:attr:`jwks_body` for the JWKS only), :attr:`drip` to send the headers at once and then
@@ -90,6 +93,9 @@ class KeyServer:
         """
         if isinstance(self.idp, FakeOidcProvider):
             return {**self.idp.settings(), "alb_key_url": self.alb_key_url, **overrides}
+        if isinstance(self.idp, FakeVerifiedAccess):
+            key_url = {"verified_access_key_url": self.alb_key_url}
+            return {**self.idp.settings(), **key_url, **overrides}
         return {
             "alb_arn": self.idp.alb_arn,
             "user_pool_id": self.idp.user_pool_id,
