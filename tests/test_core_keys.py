@@ -17,12 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from cognito_auth_middleware.core.keys import (
     Es256Key,
+    Es384Key,
     Rs256Key,
     parse_alb_key,
     parse_discovery,
     parse_jwks,
+    parse_signer_key,
 )
-from cognito_auth_middleware.testing import FakeIdentityProvider
+from cognito_auth_middleware.testing import FakeIdentityProvider, FakeVerifiedAccess
 
 
 def _pem(key: Any) -> bytes:
@@ -286,3 +288,21 @@ def test_a_discovery_document_gives_the_jwks_uri_only_for_its_issuer(
 def test_a_discovery_answer_that_is_not_a_document_is_refused(content: bytes) -> None:
     with pytest.raises(ValueError, match="discovery document is not"):
         parse_discovery(content, ISSUER)
+
+
+# --- Verified Access: ES384 keys --------------------------------------------------------------
+
+
+def test_a_verified_access_key_is_p384_and_verifies_es384() -> None:
+    stand_in = FakeVerifiedAccess()
+    key = parse_signer_key(stand_in.alb_public_pem(), "ES384")
+    assert (type(key), key.alg) == (Es384Key, "ES384")
+    signature = stand_in.sign_alb(b"header.payload")
+    assert len(signature) == 96
+    assert key.verify(b"header.payload", signature)
+    assert not key.verify(b"header.other", signature)
+    assert not key.verify(b"header.payload", signature[:64])  # an ES256-sized signature
+    with pytest.raises(ValueError, match="not P-384"):
+        parse_signer_key(FakeIdentityProvider().alb_public_pem(), "ES384")
+    with pytest.raises(ValueError, match="not P-256"):
+        parse_signer_key(stand_in.alb_public_pem(), "ES256")
