@@ -415,10 +415,11 @@ def test_keys_are_cryptography_objects(verifier: Verifier, idp: FakeIdentityProv
     # python-jose's pure-Python backends (ecdsa, rsa) must never be what verifies.
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    from cognito_auth_middleware.core.keys import parse_alb_key, parse_jwks
+    from cognito_auth_middleware.core.keys import Rs256Key, parse_alb_key, parse_jwks
 
     assert isinstance(parse_alb_key(idp.alb_public_pem()).public_key, ec.EllipticCurvePublicKey)
     for key in parse_jwks(json.dumps(idp.jwks()).encode()).values():
+        assert isinstance(key, Rs256Key)
         assert isinstance(key.public_key, rsa.RSAPublicKey)
 
 
