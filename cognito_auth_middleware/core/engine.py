@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Literal
 
 from cognito_auth_middleware.exceptions import (
     AuthenticationError,
@@ -43,6 +44,9 @@ from .claims import (
     VerifiedToken,
     access_record,
     alb_record,
+    check_access_issuer,
+    check_key_algorithm,
+    check_signature,
     jwt_access_record,
 )
 from .dev_mode import is_loopback
@@ -115,7 +119,10 @@ class Engine:
             cognito=cognito,
         )
         self._rules = HeaderRules(settings)
-        self._groups_from_alb = self._kind == "opaque"
+        #: Which token's claims hold the groups: the ALB token's when the access token is opaque.
+        self.groups_from: Literal["access_token", "oidc_data"] = (
+            "oidc_data" if self._kind == "opaque" else "access_token"
+        )
         self._leeway = settings.leeway
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
@@ -221,31 +228,25 @@ class Engine:
                 key = self.keys.alb_key(url, now)
                 if key is None:
                     key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
-                if not key.verify(alb.token.signing_input, alb.token.signature):
-                    raise InvalidTokenError(f"{ALB}: signature verification failed")
+                check_signature(alb.token, key, ALB)
                 alb = alb_record(alb.token, alb.issuer, self._leeway)
                 self._alb_tokens.put(oidc_data, alb)
             if access is None:
                 access = _unverified(alb)
             elif isinstance(access, Pending):
                 # The ALB's signature vouches for the issuer; keys come only from its JWKS.
-                if access.token.claims.get("iss") != alb.issuer:
-                    raise InvalidTokenError(
-                        f"{ACCESS}: issuer does not match the ALB token's issuer"
-                    )
-                url = yield from self._jwks_location(str(alb.issuer), now)
+                issuer = check_access_issuer(access.token, alb)
+                url = yield from self.jwks_location(issuer, now)
                 key = self.keys.jwks_key(url, access.kid, now)
                 if key is None:
                     fetched = yield KeyFetch(url, "jwks")
                     key = self.keys.accept_jwks(url, access.kid, fetched, now)
-                if key.alg != access.token.header["alg"]:
-                    raise InvalidTokenError(f"{ACCESS}: its algorithm is not its key's")
-                if not key.verify(access.token.signing_input, access.token.signature):
-                    raise InvalidTokenError(f"{ACCESS}: signature verification failed")
+                check_key_algorithm(access.token, key, ACCESS)
+                check_signature(access.token, key, ACCESS)
                 if self._kind == "jwt":
                     access = jwt_access_record(
                         access.token,
-                        str(alb.issuer),
+                        issuer,
                         self.settings.audience,
                         self.settings.subject_claim,
                         self._leeway,
@@ -278,8 +279,19 @@ class Engine:
             raise ExpiredTokenError("the session's access token has expired")
         return self.policy.decide(user)
 
-    def _jwks_location(self, issuer: str, now: float) -> Generator[KeyFetch, FetchResult, str]:
-        """The JWKS URL: configured, Cognito's for the issuer, or discovered from the issuer."""
+    def jwks_location(self, issuer: str, now: float) -> Generator[KeyFetch, FetchResult, str]:
+        """The JWKS URL: configured, Cognito's for the issuer, or discovered from the issuer.
+
+        A generator like :meth:`authenticate`: it yields the fetch of the discovery document
+        when that is needed and not cached, and returns the URL.
+
+        Args:
+            issuer: The issuer the verified ALB token names.
+            now: The current Unix time.
+
+        Raises:
+            KeysUnavailableError: the discovery document could not be fetched or read.
+        """
         discovery = self.settings.discovery_url
         if discovery is None:
             return self.settings.jwks_url_for(issuer)
@@ -340,7 +352,7 @@ class Engine:
                 alb.claims,
                 access.claims,
                 groups_claim=self.settings.groups_claim,
-                groups_from="oidc_data" if self._groups_from_alb else "access_token",
+                groups_from=self.groups_from,
             )
         )
         self._users.put(pair, (policy, user))
