@@ -380,3 +380,16 @@ def test_groups_are_read_where_groups_claim_says(
         )
     assert code == 0, output
     assert "groups (claim 'roles' of the access token): []" in output
+
+
+def test_groups_of_a_token_that_did_not_verify_are_marked(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect
+) -> None:
+    idp = providers["google"]
+    with KeyServer(idp) as server:
+        headers = idp.broken_headers("tampered", groups=["admins"])
+        code, output = run_inspect(server.settings(), headers)
+    assert code == 1
+    assert "groups (claim 'groups' of the ALB token): ['admins'] (as decoded, not verified)\n" in (
+        output
+    )

@@ -68,7 +68,7 @@ def diagnose(
         if record is not None:
             verified[ACCESS] = record
     yield from _time_and_binding_checks(verified, identity, settings, moment)
-    yield _groups(parsed, settings, verifier.engine)
+    yield _groups(parsed, verified, settings, verifier.engine)
     try:
         user = verifier.authenticate(oidc, access, identity)
     except AuthenticationError as exc:
@@ -188,7 +188,12 @@ def _time_and_binding_checks(
         yield Check("x-amzn-oidc-identity equals sub", identity == alb.sub)
 
 
-def _groups(parsed: Mapping[str, ParsedToken], settings: Settings, engine: Engine) -> str:
+def _groups(
+    parsed: Mapping[str, ParsedToken],
+    verified: Mapping[str, VerifiedToken],
+    settings: Settings,
+    engine: Engine,
+) -> str:
     """The groups the decoded claims give, read as the engine reads them (``User.from_claims``)."""
     source = _groups_source(engine)
     where = f"groups (claim {settings.groups_claim!r} of the {source})"
@@ -204,4 +209,5 @@ def _groups(parsed: Mapping[str, ParsedToken], settings: Settings, engine: Engin
         )
     except AuthenticationError as exc:
         return f"{where}: not read ({exc.message})"
-    return f"{where}: {list(user.groups)!r}"
+    trusted = ALB in verified and (source == ALB or ACCESS in verified)
+    return f"{where}: {list(user.groups)!r}" + ("" if trusted else " (as decoded, not verified)")
