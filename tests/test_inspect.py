@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
+from cognito_auth_middleware.testing import FakeIdentityProvider, FakeOidcProvider, KeyServer
 from cognito_auth_middleware.tools.cli import main
 
 
-def _flags(server: KeyServer) -> list[str]:
-    settings = server.settings()
-    return [
-        "--alb-arn",
-        settings["alb_arn"],
-        "--user-pool-id",
-        settings["user_pool_id"],
-        "--client-id",
-        settings["client_id"],
-        "--alb-key-url",
-        settings["alb_key_url"],
-        "--jwks-url",
-        settings["jwks_url"],
-    ]
+def _flags(settings: Mapping[str, Any]) -> list[str]:
+    """The command-line flags of middleware keywords (each setting has one)."""
+    return [f"--{name.replace('_', '-')}={value}" for name, value in sorted(settings.items())]
 
 
 def _save(path: Path, headers: dict[str, str]) -> Path:
@@ -50,7 +41,12 @@ def test_valid_request_passes_every_check(
 ) -> None:
     headers = idp.headers(sub="ann", email="ann@example.com", groups=["admins"])
     code = main(
-        ["inspect", "--request", str(_save(tmp_path / "r.txt", headers)), *_flags(key_server)]
+        [
+            "inspect",
+            "--request",
+            str(_save(tmp_path / "r.txt", headers)),
+            *_flags(key_server.settings()),
+        ]
     )
     output = capsys.readouterr().out
     assert code == 0, output
@@ -59,6 +55,13 @@ def test_valid_request_passes_every_check(
     assert "PASS  same user (sub)" in output
     assert "PASS  verdict of the verifier: User(sub='ann'" in output
     assert '"email": "ann@example.com"' in output  # the claims are shown
+    assert output.startswith(
+        f"provider: issuer={idp.issuer}, access_token_kind='cognito', "
+        "groups_claim='cognito:groups' (in the access token)\n"
+    )
+    assert "PASS  access header: RS256, kid" in output
+    assert "PASS  same client (client == client_id)" in output
+    assert "groups (claim 'cognito:groups' of the access token): ['admins']" in output
     _assert_no_token(output, headers)
 
 
@@ -83,7 +86,12 @@ def test_each_defect_is_pinpointed(
 ) -> None:
     headers = idp.broken_headers(defect)
     code = main(
-        ["inspect", "--request", str(_save(tmp_path / "r.txt", headers)), *_flags(key_server)]
+        [
+            "inspect",
+            "--request",
+            str(_save(tmp_path / "r.txt", headers)),
+            *_flags(key_server.settings()),
+        ]
     )
     output = capsys.readouterr().out
     assert code == 1
@@ -102,7 +110,7 @@ def test_installed_command_reads_stdin(idp: FakeIdentityProvider, key_server: Ke
     saved = "".join(f"{name}: {value}\n" for name, value in headers.items())
     command = Path(sys.executable).with_name("cognito-auth-middleware")
     result = subprocess.run(
-        [str(command), "inspect", "--request", "-", *_flags(key_server)],
+        [str(command), "inspect", "--request", "-", *_flags(key_server.settings())],
         input=saved,
         capture_output=True,
         text=True,
@@ -112,3 +120,276 @@ def test_installed_command_reads_stdin(idp: FakeIdentityProvider, key_server: Ke
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS  verdict of the verifier" in result.stdout
     _assert_no_token(result.stdout + result.stderr, headers)
+
+
+# Another OIDC provider behind the ALB: each access_token_kind explained by its own checks.
+
+
+@pytest.fixture(scope="module")
+def providers() -> dict[str, FakeOidcProvider]:
+    """One stand-in per provider style for the module (RSA key generation is slow)."""
+    return {style: FakeOidcProvider(style) for style in ("okta", "entra", "google", "keycloak")}
+
+
+Inspect = Callable[[Mapping[str, Any], dict[str, str]], tuple[int, str]]
+
+
+@pytest.fixture
+def run_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Inspect:
+    """Run ``inspect`` on headers with middleware keywords; the exit code and the output.
+
+    Every run also asserts that no token text reached the output.
+    """
+
+    def run(settings: Mapping[str, Any], headers: dict[str, str]) -> tuple[int, str]:
+        saved = _save(tmp_path / "r.txt", headers)
+        code = main(["inspect", "--request", str(saved), *_flags(settings)])
+        output = capsys.readouterr().out
+        _assert_no_token(output, headers)
+        return code, output
+
+    return run
+
+
+_JWT_STAGES = (
+    "PASS  access header: RS256 or ES256, kid",
+    "PASS  access issuer is the ALB token's",
+    "PASS  discovery of the JWKS URL",
+    "PASS  access key in the provider's JWKS",
+    "PASS  access signature",
+)
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        pytest.param(
+            "okta",
+            [
+                "access_token_kind='jwt', groups_claim='groups' (in the access token), "
+                "subject_claim='uid'",
+                *_JWT_STAGES,
+                "PASS  access key algorithm is the token's: RS256",
+                "PASS  access fields (iss, exp, aud, uid): aud 'api://default' in "
+                "['api://default'], uid 'ann'",
+                "PASS  same user (ALB token sub == access token uid)",
+                "groups (claim 'groups' of the access token): ['admins']",
+            ],
+            id="okta-jwt-uid",
+        ),
+        pytest.param(
+            "entra",
+            [
+                "groups_claim='roles' (in the access token), subject_claim='sub'",
+                *_JWT_STAGES,
+                "PASS  access fields (iss, exp, aud, sub)",
+                "PASS  same user (ALB token sub == access token sub)",
+                "groups (claim 'roles' of the access token): ['admins']",
+            ],
+            id="entra-jwt",
+        ),
+        pytest.param(
+            "keycloak",
+            [
+                "groups_claim='realm_access.roles' (in the access token)",
+                *_JWT_STAGES,
+                "PASS  access key algorithm is the token's: ES256",
+                "groups (claim 'realm_access.roles' of the access token): ['admins']",
+            ],
+            id="keycloak-jwt-es256",
+        ),
+        pytest.param(
+            "google",
+            [
+                "access_token_kind='opaque', groups_claim='groups' (in the ALB token)",
+                "the access token is opaque: it is NOT verified and NOT bound to the ALB token",
+                "  opaque (access_token_kind='opaque'): not decoded, not verified, not bound",
+                "PASS  ALB signature and fields",
+                "PASS  x-amzn-oidc-identity equals sub",
+                "groups (claim 'groups' of the ALB token): ['admins']",
+            ],
+            id="google-opaque",
+        ),
+    ],
+)
+def test_each_provider_mode_is_explained_and_passes(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect, style: str, expected: list[str]
+) -> None:
+    idp = providers[style]
+    with KeyServer(idp) as server:
+        code, output = run_inspect(server.settings(), idp.headers(sub="ann", groups=["admins"]))
+    assert code == 0, output
+    assert "FAIL" not in output
+    assert output.startswith(f"provider: issuer={idp.issuer}, ")
+    for line in expected:
+        assert line in output, line
+    assert "same client" not in output  # another provider's access token names no app client
+    assert "user_pool_id" not in output
+    assert "PASS  verdict of the verifier: User(sub='ann'" in output
+
+
+def test_opaque_mode_makes_no_access_token_check(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect
+) -> None:
+    idp = providers["google"]
+    with KeyServer(idp) as server:
+        code, output = run_inspect(server.settings(), idp.headers())
+        assert server.count("jwks") == server.count("discovery") == 0
+    assert code == 0, output
+    assert "access header" not in output
+    assert "access token not expired" not in output
+    assert "same user" not in output
+
+
+def test_a_configured_jwks_url_is_used_without_discovery(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect
+) -> None:
+    idp = providers["okta"]
+    with KeyServer(idp) as server:
+        code, output = run_inspect(server.settings(jwks_url=server.jwks_url), idp.headers())
+        assert server.count("discovery") == 0
+    assert code == 0, output
+    assert "discovery" not in output
+    assert f"verified with the JWKS at {server.jwks_url}," in output
+    assert (
+        f"PASS  access key in the provider's JWKS: kid {idp.keys[-1].kid} at {server.jwks_url},"
+        in output
+    )
+
+
+@pytest.mark.parametrize(
+    ("style", "header", "settings", "failing"),
+    [
+        pytest.param(
+            "okta",
+            {},
+            {"audience": "api://other"},
+            "FAIL  access fields (iss, exp, aud, uid): access token: audience is not one of "
+            "['api://other']",
+            id="wrong-audience",
+        ),
+        pytest.param(
+            "okta",
+            {"alg": "ES256"},
+            {},
+            "FAIL  access key algorithm is the token's: access token: its algorithm is not its "
+            "key's",
+            id="es256-token-on-an-rsa-key",
+        ),
+        pytest.param(
+            "keycloak",
+            {"alg": "RS256"},
+            {},
+            "FAIL  access key algorithm is the token's: access token: its algorithm is not its "
+            "key's",
+            id="rs256-token-on-an-ec-key",
+        ),
+        pytest.param(
+            "entra",
+            {"alg": "HS256"},
+            {},
+            "FAIL  access header: RS256 or ES256, kid: access token: algorithm must be RS256 or "
+            "ES256",
+            id="hs256-header",
+        ),
+        pytest.param(
+            "okta",
+            {"kid": "not-a-published-kid"},
+            {},
+            "FAIL  access key in the provider's JWKS: access token: its kid is not in the "
+            "provider's JWKS",
+            id="unknown-kid",
+        ),
+    ],
+)
+def test_each_jwt_defect_is_pinpointed(
+    providers: dict[str, FakeOidcProvider],
+    run_inspect: Inspect,
+    style: str,
+    header: dict[str, str],
+    settings: dict[str, str],
+    failing: str,
+) -> None:
+    idp = providers[style]
+    with KeyServer(idp) as server:  # moves the issuer onto the server: mint after
+        headers = idp.headers(sub="ann")
+        headers["x-amzn-oidc-accesstoken"] = idp.mint_access_token(sub="ann", header=header)
+        code, output = run_inspect(server.settings(**settings), headers)
+    assert code == 1
+    assert failing in output, output
+    assert output.count("FAIL") == 2, output  # that stage, and the verifier's verdict
+    assert "FAIL  verdict of the verifier: invalid_token" in output
+
+
+def test_a_jwt_of_another_user_fails_the_subject_binding(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect
+) -> None:
+    idp = providers["okta"]
+    with KeyServer(idp) as server:
+        code, output = run_inspect(server.settings(), idp.broken_headers("spliced", sub="ann"))
+    assert code == 1
+    assert "PASS  access fields (iss, exp, aud, uid)" in output
+    assert "FAIL  same user (ALB token sub == access token uid)" in output, output
+
+
+def test_a_bad_discovery_document_is_pinpointed(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect
+) -> None:
+    idp = providers["keycloak"]
+    with KeyServer(idp) as server:
+        server.discovery_body = b'{"issuer": "https://elsewhere.example.com"}'
+        code, output = run_inspect(server.settings(), idp.headers())
+    assert code == 1
+    assert (
+        "FAIL  discovery of the JWKS URL: cannot obtain the provider's discovery document from "
+        f"{idp.issuer}/.well-known/openid-configuration: the discovery document names another "
+        "issuer"
+    ) in output, output
+    assert "access key in the provider's JWKS" not in output
+    assert "FAIL  verdict of the verifier: keys_unavailable" in output
+
+
+@pytest.mark.parametrize(
+    ("defect", "failing"),
+    [
+        pytest.param("tampered", "FAIL  ALB signature and fields", id="tampered"),
+        pytest.param("wrong_signer", "FAIL  ALB header", id="wrong-signer"),
+        pytest.param("expired", "FAIL  ALB token not expired", id="expired"),
+        pytest.param("missing_access", "FAIL  access token present", id="missing-access"),
+    ],
+)
+def test_each_opaque_mode_defect_is_pinpointed(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect, defect: str, failing: str
+) -> None:
+    idp = providers["google"]
+    with KeyServer(idp) as server:
+        code, output = run_inspect(server.settings(), idp.broken_headers(defect, groups=["admins"]))
+    assert code == 1
+    assert failing in output, output
+    assert "FAIL  verdict of the verifier" in output
+
+
+def test_groups_are_read_where_groups_claim_says(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect
+) -> None:
+    # A wrong groups_claim is a common misconfiguration: the groups line shows it at once.
+    idp = providers["okta"]
+    with KeyServer(idp) as server:
+        code, output = run_inspect(
+            server.settings(groups_claim="roles"), idp.headers(groups=["admins"])
+        )
+    assert code == 0, output
+    assert "groups (claim 'roles' of the access token): []" in output
+
+
+def test_groups_of_a_token_that_did_not_verify_are_marked(
+    providers: dict[str, FakeOidcProvider], run_inspect: Inspect
+) -> None:
+    idp = providers["google"]
+    with KeyServer(idp) as server:
+        headers = idp.broken_headers("tampered", groups=["admins"])
+        code, output = run_inspect(server.settings(), headers)
+    assert code == 1
+    assert "groups (claim 'groups' of the ALB token): ['admins'] (as decoded, not verified)\n" in (
+        output
+    )

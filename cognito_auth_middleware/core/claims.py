@@ -1,9 +1,12 @@
-"""What each token must say: the checks of the trust chain that need no key and no clock.
+"""What each token must say: the checks of the trust chain, with no I/O and no clock.
 
-:class:`HeaderRules` checks what the configuration decides, before any key is fetched. After a
-signature has been verified, :func:`alb_record` / :func:`access_record` check the remaining
-fields once and reduce the token to a :class:`VerifiedToken`: what must still be compared on
-every request (the validity window and the fields that bind the two tokens together).
+:class:`HeaderRules` checks what the configuration decides, before any key is fetched;
+:func:`check_access_issuer` ties the access token to the issuer the ALB vouched for, before its
+keys are fetched. :func:`check_key_algorithm` and :func:`check_signature` hold a token against
+the key found for it. After that, :func:`alb_record` / :func:`access_record` /
+:func:`jwt_access_record` check the remaining fields once and reduce the token to a
+:class:`VerifiedToken`: what must still be compared on every request (the validity window and
+the fields that bind the two tokens together).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from cognito_auth_middleware.exceptions import InvalidTokenError
 from cognito_auth_middleware.settings import Settings
 
-from .keys import JWT_ALGORITHMS
+from .keys import JWT_ALGORITHMS, SignatureKey
 from .tokens import ParsedToken
 
 __all__ = [
@@ -29,6 +32,9 @@ __all__ = [
     "VerifiedToken",
     "access_record",
     "alb_record",
+    "check_access_issuer",
+    "check_key_algorithm",
+    "check_signature",
     "jwt_access_record",
     "verified_access_record",
 ]
@@ -128,7 +134,12 @@ class HeaderRules:
         self._issuer_pattern = settings.issuer_pattern
         self._region = settings.region
         jwt = settings.access_token_kind == "jwt"  # noqa: S105 (a kind, not a secret)
-        self._access_algorithms = JWT_ALGORITHMS if jwt else ("RS256",)
+        self._access_algorithms: tuple[str, ...] = JWT_ALGORITHMS if jwt else ("RS256",)
+
+    @property
+    def access_algorithms(self) -> tuple[str, ...]:
+        """The algorithms an access token may name: RS256 for Cognito, RS256 or ES256 else."""
+        return self._access_algorithms
 
     def check_alb(self, header: Mapping[str, Any]) -> tuple[str, str]:
         """Check the ALB token's header; return its ``kid`` and ``iss``.
@@ -210,6 +221,37 @@ class HeaderRules:
         if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
             raise InvalidTokenError(f"{ACCESS}: kid is malformed")
         return kid
+
+
+def check_access_issuer(token: ParsedToken, alb: VerifiedToken) -> str:
+    """The issuer whose keys may verify ``token``: the one the verified ALB token names.
+
+    Raises:
+        InvalidTokenError: the access token's ``iss`` is another.
+    """
+    if token.claims.get("iss") != alb.issuer:
+        raise InvalidTokenError(f"{ACCESS}: issuer does not match the ALB token's issuer")
+    return str(alb.issuer)
+
+
+def check_key_algorithm(token: ParsedToken, key: SignatureKey, label: str) -> None:
+    """Check that ``token`` names its key's algorithm (no ES256 token on an RSA key, say).
+
+    Raises:
+        InvalidTokenError: the header's ``alg`` is not ``key.alg``.
+    """
+    if key.alg != token.header.get("alg"):
+        raise InvalidTokenError(f"{label}: its algorithm is not its key's")
+
+
+def check_signature(token: ParsedToken, key: SignatureKey, label: str) -> None:
+    """Check the signature of ``token`` with ``key``.
+
+    Raises:
+        InvalidTokenError: it does not verify.
+    """
+    if not key.verify(token.signing_input, token.signature):
+        raise InvalidTokenError(f"{label}: signature verification failed")
 
 
 def _registered_types(claims: Mapping[str, Any], label: str) -> None:

@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Literal
 
 from cognito_auth_middleware.exceptions import (
     AuthenticationError,
@@ -44,6 +45,9 @@ from .claims import (
     VerifiedToken,
     access_record,
     alb_record,
+    check_access_issuer,
+    check_key_algorithm,
+    check_signature,
     jwt_access_record,
     verified_access_record,
 )
@@ -124,6 +128,11 @@ class Engine:
         self._verifies_access = self._kind != "opaque" and not self._verified_access
         self._claims_label = VERIFIED_ACCESS if self._verified_access else ALB
         self._claims_header = CLAIMS_HEADERS[settings.provider]
+        #: Which token's claims hold the groups: the signed user claims' when there is no
+        #: access token to verify (opaque, or Verified Access).
+        self.groups_from: Literal["access_token", "oidc_data"] = (
+            "access_token" if self._verifies_access else "oidc_data"
+        )
         self._leeway = settings.leeway
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
@@ -230,8 +239,7 @@ class Engine:
                 key = self.keys.alb_key(url, now)
                 if key is None:
                     key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
-                if not key.verify(alb.token.signing_input, alb.token.signature):
-                    raise InvalidTokenError(f"{self._claims_label}: signature verification failed")
+                check_signature(alb.token, key, self._claims_label)
                 if self._verified_access:
                     alb = verified_access_record(alb.token, alb.issuer, self._leeway)
                 else:
@@ -241,23 +249,18 @@ class Engine:
                 access = _unverified(alb)
             elif isinstance(access, Pending):
                 # The ALB's signature vouches for the issuer; keys come only from its JWKS.
-                if access.token.claims.get("iss") != alb.issuer:
-                    raise InvalidTokenError(
-                        f"{ACCESS}: issuer does not match the ALB token's issuer"
-                    )
-                url = yield from self._jwks_location(str(alb.issuer), now)
+                issuer = check_access_issuer(access.token, alb)
+                url = yield from self.jwks_location(issuer, now)
                 key = self.keys.jwks_key(url, access.kid, now)
                 if key is None:
                     fetched = yield KeyFetch(url, "jwks")
                     key = self.keys.accept_jwks(url, access.kid, fetched, now)
-                if key.alg != access.token.header["alg"]:
-                    raise InvalidTokenError(f"{ACCESS}: its algorithm is not its key's")
-                if not key.verify(access.token.signing_input, access.token.signature):
-                    raise InvalidTokenError(f"{ACCESS}: signature verification failed")
+                check_key_algorithm(access.token, key, ACCESS)
+                check_signature(access.token, key, ACCESS)
                 if self._kind == "jwt":
                     access = jwt_access_record(
                         access.token,
-                        str(alb.issuer),
+                        issuer,
                         self.settings.audience,
                         self.settings.subject_claim,
                         self._leeway,
@@ -290,8 +293,19 @@ class Engine:
             raise ExpiredTokenError("the session's access token has expired")
         return self.policy.decide(user)
 
-    def _jwks_location(self, issuer: str, now: float) -> Generator[KeyFetch, FetchResult, str]:
-        """The JWKS URL: configured, Cognito's for the issuer, or discovered from the issuer."""
+    def jwks_location(self, issuer: str, now: float) -> Generator[KeyFetch, FetchResult, str]:
+        """The JWKS URL: configured, Cognito's for the issuer, or discovered from the issuer.
+
+        A generator like :meth:`authenticate`: it yields the fetch of the discovery document
+        when that is needed and not cached, and returns the URL.
+
+        Args:
+            issuer: The issuer the verified ALB token names.
+            now: The current Unix time.
+
+        Raises:
+            KeysUnavailableError: the discovery document could not be fetched or read.
+        """
         discovery = self.settings.discovery_url
         if discovery is None:
             return self.settings.jwks_url_for(issuer)
@@ -354,7 +368,7 @@ class Engine:
                 alb.claims,
                 access.claims,
                 groups_claim=self.settings.groups_claim,
-                groups_from="access_token" if self._verifies_access else "oidc_data",
+                groups_from=self.groups_from,
             )
         )
         self._users.put(pair, (policy, user))

@@ -26,9 +26,15 @@ _SETTINGS_FLAGS = (
     ("--client-id", "client_id", "the app client id (repeatable)"),
     ("--region", "region", "AWS region"),
     ("--alb-key-url", "alb_key_url", "base URL of the ALB public keys"),
-    ("--jwks-url", "jwks_url", "URL of the pool's JWKS"),
+    ("--jwks-url", "jwks_url", "URL of the JWKS (the pool's, or the provider's)"),
     ("--leeway", "leeway", "seconds of clock skew tolerated"),
+    ("--issuer", "issuer", "the exact issuer (required for an OIDC provider other than Cognito)"),
+    ("--access-token-kind", "access_token_kind", "cognito (default), jwt or opaque"),
+    ("--audience", "audience", "with jwt: an accepted aud of the access token (repeatable)"),
+    ("--groups-claim", "groups_claim", "the claim (or dotted path) listing the groups"),
+    ("--subject-claim", "subject_claim", "with jwt: the access token's claim equal to sub"),
 )
+_REPEATABLE = ("alb_arn", "client_id", "audience")
 
 
 def _inspect_parser(commands: Any) -> None:
@@ -42,8 +48,8 @@ def _inspect_parser(commands: Any) -> None:
     parser.add_argument("--access-token", help="the x-amzn-oidc-accesstoken header value")
     parser.add_argument("--identity", help="the x-amzn-oidc-identity header value")
     for flag, dest, text in _SETTINGS_FLAGS:
-        repeat = dest in ("alb_arn", "client_id")
-        parser.add_argument(flag, dest=dest, help=text, action="append" if repeat else "store")
+        action = "append" if dest in _REPEATABLE else "store"
+        parser.add_argument(flag, dest=dest, help=text, action=action)
 
 
 def _inspect(args: argparse.Namespace) -> int:
