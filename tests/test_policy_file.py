@@ -126,18 +126,30 @@ def test_an_admin_removed_by_a_reload_is_no_longer_marked(
 
 
 def test_a_session_resumed_after_the_refresh_starts_the_reread_and_is_decided_by_it(
-    verifier: Verifier, idp: FakeIdentityProvider, policy_file: Path, clock: Clock
+    options: dict[str, Any], idp: FakeIdentityProvider, tmp_path: Path, clock: Clock
 ) -> None:
     """What a Streamlit rerun does: no headers verified, yet the policy stays current."""
+    fifo, feed = piped(tmp_path / "auth-config.fifo", {"allowed_groups": ["staff"]})
+    verifier = Verifier(clock=clock, config_path=str(fifo), policy_refresh=REFRESH, **options)
+    feed.join()
     user = admitted(verifier, idp.headers(groups=["staff"]))
     assert user is not None
-    write(policy_file, {"allowed_groups": ["finance"]})
-    before = verifier.policies.due_at
     clock.now += REFRESH + 1
-    assert verifier.resume(user, float("inf")) == user  # the policy in force, at once
-    wait_for(lambda: verifier.policies.due_at > before)
-    with pytest.raises(AccessDeniedError):
-        verifier.resume(user, float("inf"))
+    try:
+        # Starts the re-read, which blocks on the pipe: decided by the policy in force, at once.
+        assert verifier.resume(user, float("inf")) == user
+        assert any(t.name == "policy reload" for t in threading.enumerate())
+    finally:
+        write_fifo(fifo, {"allowed_groups": ["finance"]})
+
+    def refused() -> bool:
+        try:
+            verifier.resume(user, float("inf"))
+        except AccessDeniedError:
+            return True
+        return False
+
+    wait_for(refused)
 
 
 @pytest.mark.parametrize(

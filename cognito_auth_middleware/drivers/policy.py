@@ -257,18 +257,23 @@ class PolicyReloader:
             if raise_errors:
                 raise
             return False
+        else:
+            with self._lock:
+                # Two loads may overlap (a scheduled one and reload_policy()): the later wins.
+                if number > self._applied:
+                    self._applied = number
+                    if policy != self._engine.policy:  # unchanged: cached decisions stay valid
+                        self._engine.policy = policy
+                        logger.info(
+                            "authorisation policy reloaded from %s", self.source.description
+                        )
+            return True
         finally:
+            # Only once the policy is in force: whoever sees the next re-read scheduled sees
+            # the policy this one read.
             with self._lock:
                 self._running = False
                 self._schedule()
-        with self._lock:
-            # Two loads may overlap (a scheduled one and reload_policy()): the later one wins.
-            if number > self._applied:
-                self._applied = number
-                if policy != self._engine.policy:  # unchanged: cached decisions stay valid
-                    self._engine.policy = policy
-                    logger.info("authorisation policy reloaded from %s", self.source.description)
-        return True
 
 
 def reload_policy() -> None:
