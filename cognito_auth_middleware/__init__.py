@@ -16,9 +16,10 @@ from .exceptions import (
     KeysUnavailableError,
     MissingTokenError,
 )
+from .machine import MachineClient
 from .settings import Settings
 from .user import User
-from .wsgi import CognitoAuthWSGIMiddleware, get_user
+from .wsgi import CognitoAuthWSGIMiddleware, get_machine, get_user
 
 __all__ = [
     "AccessDeniedError",
@@ -30,10 +31,12 @@ __all__ = [
     "ExpiredTokenError",
     "InvalidTokenError",
     "KeysUnavailableError",
+    "MachineClient",
     "MissingTokenError",
     "Settings",
     "User",
     "Verifier",
+    "get_machine",
     "get_user",
     "reload_policy",
 ]

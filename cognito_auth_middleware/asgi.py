@@ -30,11 +30,13 @@ from .audit import (
     run_refused_hook,
 )
 from .core.dev_mode import local_client_asgi
+from .core.headers import bearer_from_asgi
 from .core.paths import PathMatcher
 from .core.sign_out import SignOut
 from .drivers.aio import AsyncVerifier
 from .drivers.base import verifier_for
 from .exceptions import AuthenticationError
+from .machine import SCOPE_PREFIX
 from .pages import Pages
 from .responses import ErrorResponse, error_response
 from .settings import Settings, SettingsOptions
@@ -118,6 +120,7 @@ class CognitoAuthMiddleware:
         self._on_refused = async_hook(on_refused, "on_refused")
         self._audit = verifier.settings.audit_log
         self._read_headers = verifier.headers.from_asgi
+        self._bearer = verifier.settings.bearer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -140,22 +143,20 @@ class CognitoAuthMiddleware:
             return
         accept = ""
         oidc_data = access_token = None
+        user: User | None = None
         try:
             (oidc_data, access_token, identity), accept = self._read_headers(scope["headers"])
-            user = await self.verifier.authenticate(
-                oidc_data,
-                access_token,
-                identity,
-                client_host=local_client_asgi(scope) if self._dev_mode else None,
-            )
-            scope.setdefault("state", {})["user"] = user
-            scope["user"] = user
-            scope["auth"] = AuthCredentials(list(user.groups))
-            if self._on_authenticated is not None:
-                connection = HTTPConnection(scope)
-                denial = await run_authenticated_hook(self._on_authenticated, user, connection)
-                if denial is not None:
-                    raise denial
+            token = None
+            if self._bearer and not (oidc_data or access_token or identity):
+                token = bearer_from_asgi(scope["headers"])
+            if token is not None:
+                # A machine client: never a person, so no user and no person's hooks.
+                machine = await self.verifier.authenticate_bearer(token)
+                scope.setdefault("state", {}).update(user=None, machine=machine)
+                scope["user"] = machine
+                scope["auth"] = AuthCredentials([SCOPE_PREFIX + s for s in machine.scopes])
+            else:
+                user = await self._authenticate(scope, oidc_data, access_token, identity)
         except AuthenticationError as exc:
             if self._on_refused is not None:
                 await run_refused_hook(self._on_refused, exc, HTTPConnection(scope))
@@ -170,9 +171,33 @@ class CognitoAuthMiddleware:
             )
             await self._refuse(scope, send, refusal)
             return
-        if self._audit:
+        if self._audit and user is not None:
             log_decision(_event(scope, None, user, oidc_data, access_token))
         await self.app(scope, receive, send)
+
+    async def _authenticate(
+        self,
+        scope: Scope,
+        oidc_data: str | None,
+        access_token: str | None,
+        identity: str | None,
+    ) -> User:
+        """The verified user of these headers, put in the scope, the hook having run."""
+        user = await self.verifier.authenticate(
+            oidc_data,
+            access_token,
+            identity,
+            client_host=local_client_asgi(scope) if self._dev_mode else None,
+        )
+        scope.setdefault("state", {})["user"] = user
+        scope["user"] = user
+        scope["auth"] = AuthCredentials(list(user.groups))
+        if self._on_authenticated is not None:
+            connection = HTTPConnection(scope)
+            denial = await run_authenticated_hook(self._on_authenticated, user, connection)
+            if denial is not None:
+                raise denial
+        return user
 
     @staticmethod
     async def _send_sign_out(scope: Scope, send: Send, sign_out: SignOut) -> None:

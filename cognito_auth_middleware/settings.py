@@ -263,6 +263,29 @@ def cognito_issuer_pattern(region: str) -> re.Pattern[str]:
     return re.compile(rf"https://cognito-idp\.{escaped}\.amazonaws\.com/{escaped}_[0-9A-Za-z]+")
 
 
+def _bearer_settings(
+    raw: Mapping[str, object], lists: Mapping[str, tuple[str, ...]], urls: Mapping[str, str]
+) -> bool:
+    """``bearer``, checked with the settings that need it."""
+    bearer = _as_bool("bearer", raw.get("bearer", False))
+    given = [
+        name
+        for name in ("bearer_issuer", "bearer_jwks_url", "bearer_audience", "bearer_clients")
+        if lists.get(name) or name in urls
+    ]
+    if given and not bearer:
+        raise ConfigurationError(
+            f"{', '.join(given)} apply only with bearer ({_env_name('bearer')}) on: set it to "
+            "true to admit machine clients, or remove them"
+        )
+    if bearer and "bearer_issuer" not in urls:
+        raise ConfigurationError(
+            f"bearer needs bearer_issuer ({_env_name('bearer_issuer')}): the exact issuer of "
+            "the machine clients' tokens (the one your ALB's JWT verification action checks)"
+        )
+    return bearer
+
+
 def _verified_access_settings(
     strs: Mapping[str, str | None], lists: Mapping[str, tuple[str, ...]], urls: Mapping[str, str]
 ) -> Provider:
@@ -434,6 +457,11 @@ class SettingsOptions(TypedDict, total=False):
     provider: Provider | None
     verified_access_instance_arn: str | Iterable[str] | None
     verified_access_key_url: str | None
+    bearer: bool | None
+    bearer_issuer: str | None
+    bearer_jwks_url: str | None
+    bearer_audience: str | Iterable[str] | None
+    bearer_clients: str | Iterable[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +543,14 @@ class Settings:
             the Verified Access instances allowed to sign (exact match on ``signer``).
         verified_access_key_url: Base URL of the Verified Access public keys (key at
             ``{url}/{kid}``); ``None`` means the AWS endpoint of ``region``.
+        bearer: Admit machine clients: a request with ``Authorization: Bearer <JWT>`` and no
+            identity headers is verified against ``bearer_issuer`` and becomes a
+            :class:`~cognito_auth_middleware.machine.MachineClient` (off by default).
+        bearer_issuer: The exact ``iss`` of bearer tokens (required with ``bearer``).
+        bearer_jwks_url: Their JWKS; ``None`` means the ``jwks_uri`` of
+            ``{bearer_issuer}/.well-known/openid-configuration``.
+        bearer_audience: If set, a bearer token's ``aud`` must hold one of these.
+        bearer_clients: If set, a bearer token's client id must be one of these.
 
     Example:
         >>> Settings.load(alb_arn="arn:aws:elasticloadbalancing:eu-west-2:123456789012:"
@@ -560,6 +596,11 @@ class Settings:
     provider: Provider = "alb"
     verified_access_instance_arn: tuple[str, ...] = ()
     verified_access_key_url: str | None = None
+    bearer: bool = False
+    bearer_issuer: str | None = None
+    bearer_jwks_url: str | None = None
+    bearer_audience: tuple[str, ...] = ()
+    bearer_clients: tuple[str, ...] = ()
 
     @classmethod
     def load(
@@ -686,7 +727,14 @@ class Settings:
                 raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
         urls = {
             field: _check_url(field, value)
-            for field in ("alb_key_url", "jwks_url", "redirect_url", "verified_access_key_url")
+            for field in (
+                "alb_key_url",
+                "jwks_url",
+                "redirect_url",
+                "verified_access_key_url",
+                "bearer_issuer",
+                "bearer_jwks_url",
+            )
             if (value := strs[field]) is not None
         }
         region_name = next(iter(regions))
@@ -726,6 +774,9 @@ class Settings:
             or ("groups" if provider == "verified-access" else "cognito:groups"),
             subject_claim=strs["subject_claim"] or "sub",
             provider=provider,
+            bearer=_bearer_settings(raw, lists, urls),
+            bearer_issuer=urls.get("bearer_issuer"),
+            bearer_jwks_url=urls.get("bearer_jwks_url"),
             verified_access_key_url=urls["verified_access_key_url"].rstrip("/")
             if "verified_access_key_url" in urls
             else None,
@@ -844,6 +895,13 @@ class Settings:
         if self.jwks_url is not None:
             return self.jwks_url
         return f"{issuer}/.well-known/jwks.json"
+
+    @property
+    def bearer_discovery_url(self) -> str | None:
+        """Where the bearer tokens' JWKS URL is discovered: with ``bearer``, no JWKS URL."""
+        if not self.bearer or self.bearer_jwks_url is not None or self.bearer_issuer is None:
+            return None
+        return self.bearer_issuer.rstrip("/") + "/.well-known/openid-configuration"
 
     @property
     def discovery_url(self) -> str | None:

@@ -29,11 +29,13 @@ from .audit import (
     sync_hook,
 )
 from .core.dev_mode import local_client_environ
+from .core.headers import bearer_from_environ
 from .core.paths import PathMatcher
 from .core.sign_out import SignOut
 from .drivers.base import verifier_for
 from .drivers.sync import Verifier
 from .exceptions import AuthenticationError
+from .machine import MachineClient
 from .pages import Pages
 from .responses import error_response
 from .settings import Settings, SettingsOptions
@@ -42,9 +44,19 @@ from .user import User
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["ENVIRON_KEY", "PAGES_KEY", "CognitoAuthWSGIMiddleware", "get_user", "request_path"]
+__all__ = [
+    "ENVIRON_KEY",
+    "MACHINE_KEY",
+    "PAGES_KEY",
+    "CognitoAuthWSGIMiddleware",
+    "get_machine",
+    "get_user",
+    "request_path",
+]
 
 ENVIRON_KEY = "cognito_auth.user"
+#: Where a verified machine client (the ``bearer`` setting) is stored instead of a user.
+MACHINE_KEY = "cognito_auth.machine"
 #: Where the middleware leaves its refusal pages, for the decorators that refuse in a view.
 PAGES_KEY = "cognito_auth.pages"
 
@@ -59,6 +71,12 @@ def get_user(environ: Mapping[str, Any]) -> User | None:
     """
     user = environ.get(ENVIRON_KEY)
     return user if isinstance(user, User) else None
+
+
+def get_machine(environ: Mapping[str, Any]) -> MachineClient | None:
+    """The verified machine client of this request (the ``bearer`` setting), or ``None``."""
+    machine = environ.get(MACHINE_KEY)
+    return machine if isinstance(machine, MachineClient) else None
 
 
 def request_path(environ: Mapping[str, Any]) -> bytes:
@@ -114,6 +132,7 @@ class CognitoAuthWSGIMiddleware:
         self._on_authenticated = sync_hook(on_authenticated, "on_authenticated")
         self._on_refused = sync_hook(on_refused, "on_refused")
         self._audit = verifier.settings.audit_log
+        self._bearer = verifier.settings.bearer
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -125,19 +144,16 @@ class CognitoAuthWSGIMiddleware:
         if self._excluded(path):
             return self.app(environ, start_response)
         (oidc_data, access_token, identity), accept = self.verifier.headers.from_environ(environ)
+        user: User | None = None
         try:
-            user = self.verifier.authenticate(
-                oidc_data,
-                access_token,
-                identity,
-                client_host=local_client_environ(environ) if self._dev_mode else None,
-            )
-            environ[ENVIRON_KEY] = user
-            if self._on_authenticated is not None:
-                request = Request(environ, shallow=True)
-                denial = run_authenticated_hook_sync(self._on_authenticated, user, request)
-                if denial is not None:
-                    raise denial
+            token = None
+            if self._bearer and not (oidc_data or access_token or identity):
+                token = bearer_from_environ(environ)
+            if token is not None:
+                # A machine client: never a person, so no user and no person's hooks.
+                environ[MACHINE_KEY] = self.verifier.authenticate_bearer(token)
+            else:
+                user = self._authenticate(environ, oidc_data, access_token, identity)
         except AuthenticationError as exc:
             environ.pop(ENVIRON_KEY, None)
             if self._on_refused is not None:
@@ -153,9 +169,31 @@ class CognitoAuthWSGIMiddleware:
             )
             response = Response(refusal.body, status=refusal.status, headers=refusal.headers)
             return response(environ, start_response)
-        if self._audit:
+        if self._audit and user is not None:
             log_decision(_event(environ, None, user, oidc_data, access_token))
         return self.app(environ, start_response)
+
+    def _authenticate(
+        self,
+        environ: WSGIEnvironment,
+        oidc_data: str | None,
+        access_token: str | None,
+        identity: str | None,
+    ) -> User:
+        """The verified user of these headers, put in the environ, the hook having run."""
+        user = self.verifier.authenticate(
+            oidc_data,
+            access_token,
+            identity,
+            client_host=local_client_environ(environ) if self._dev_mode else None,
+        )
+        environ[ENVIRON_KEY] = user
+        if self._on_authenticated is not None:
+            request = Request(environ, shallow=True)
+            denial = run_authenticated_hook_sync(self._on_authenticated, user, request)
+            if denial is not None:
+                raise denial
+        return user
 
 
 def _event(

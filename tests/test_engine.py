@@ -323,6 +323,7 @@ def test_every_cache_of_the_engine_is_bounded(engine: Engine, idp: FakeIdentityP
         "alb_tokens": 1,
         "access_tokens": 1,
         "users": 1,
+        "machines": 0,
     }
     assert Engine.bounds() == {
         "alb_keys": 64,
@@ -334,6 +335,7 @@ def test_every_cache_of_the_engine_is_bounded(engine: Engine, idp: FakeIdentityP
         "alb_tokens": 2048,
         "access_tokens": 2048,
         "users": 2048,
+        "machines": 2048,
     }
 
 

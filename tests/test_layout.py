@@ -98,6 +98,7 @@ def test_the_folders_are_the_design() -> None:
         "drivers",
         "exceptions.py",
         "integrations",
+        "machine.py",
         "pages.py",
         "py.typed",
         "responses.py",

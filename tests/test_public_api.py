@@ -37,10 +37,12 @@ def test_all_lists_the_public_api() -> None:
         "ExpiredTokenError",
         "InvalidTokenError",
         "KeysUnavailableError",
+        "MachineClient",
         "MissingTokenError",
         "Settings",
         "User",
         "Verifier",
+        "get_machine",
         "get_user",
         "reload_policy",
     ]

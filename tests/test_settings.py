@@ -101,6 +101,11 @@ AS_TEXT: dict[str, tuple[str, object]] = {
     "provider": ("Verified-Access", "verified-access"),
     "verified_access_instance_arn": (f"{VA_ARN}\n", (VA_ARN,)),
     "verified_access_key_url": ("http://127.0.0.1:9/va/", "http://127.0.0.1:9/va"),
+    "bearer": ("TRUE", True),
+    "bearer_issuer": (f"https://cognito-idp.eu-west-2.amazonaws.com/{POOL}", COGNITO_ISSUER),
+    "bearer_jwks_url": ("https://keys.example.com/m.json", "https://keys.example.com/m.json"),
+    "bearer_audience": ("api://a, api://b", ("api://a", "api://b")),
+    "bearer_clients": ("svc-1,svc-2", ("svc-1", "svc-2")),
 }
 # Settings that cannot be honoured alone: what they need besides (a sign-out needs all three).
 SIGN_OUT = {
@@ -123,6 +128,14 @@ COMPANIONS = {
         "COGNITO_AUTH_PROVIDER": "verified-access",
         "COGNITO_AUTH_VERIFIED_ACCESS_INSTANCE_ARN": "$VA",
     },
+}
+BEARER = {"COGNITO_AUTH_BEARER": "true", "COGNITO_AUTH_BEARER_ISSUER": COGNITO_ISSUER}
+COMPANIONS |= {
+    "bearer": {"COGNITO_AUTH_BEARER_ISSUER": COGNITO_ISSUER},
+    "bearer_issuer": {"COGNITO_AUTH_BEARER": "true"},
+    "bearer_jwks_url": BEARER,
+    "bearer_audience": BEARER,
+    "bearer_clients": BEARER,
 }
 # Verified Access signs alone: no ALB ARN next to it.
 VERIFIED_ACCESS = ("provider", "verified_access_instance_arn", "verified_access_key_url")

@@ -26,13 +26,16 @@ from .tokens import ParsedToken
 __all__ = [
     "ACCESS",
     "ALB",
+    "BEARER",
     "MAX_TIMESTAMP",
     "VERIFIED_ACCESS",
     "HeaderRules",
     "VerifiedToken",
     "access_record",
     "alb_record",
+    "bearer_record",
     "check_access_issuer",
+    "check_bearer_header",
     "check_key_algorithm",
     "check_signature",
     "jwt_access_record",
@@ -42,6 +45,9 @@ __all__ = [
 ALB = "ALB token"
 ACCESS = "access token"
 VERIFIED_ACCESS = "Verified Access token"
+BEARER = "bearer token"
+# Where machine-client tokens name their client: Cognito, Okta, most providers, Entra ID v1.
+_CLIENT_CLAIMS = ("client_id", "cid", "azp", "appid")
 
 # Every validating pattern is applied with ``fullmatch``: ``match`` with ``$`` would accept a
 # trailing newline, which then reaches a URL.
@@ -304,6 +310,16 @@ def access_record(token: ParsedToken, leeway: float) -> VerifiedToken:
     )
 
 
+def _audience(claims: Mapping[str, Any], audience: Iterable[str], label: str) -> None:
+    """Refuse a token whose ``aud`` holds none of ``audience`` (when any is configured)."""
+    wanted = frozenset(audience)
+    if wanted:
+        aud = claims.get("aud")  # a string or a list of strings: _registered_types checked it
+        found = {aud} if isinstance(aud, str) else set(aud or ())
+        if not found & wanted:
+            raise InvalidTokenError(f"{label}: audience is not one of {sorted(wanted)!r}")
+
+
 def jwt_access_record(
     token: ParsedToken, issuer: str, audience: Iterable[str], subject: str, leeway: float
 ) -> VerifiedToken:
@@ -324,12 +340,7 @@ def jwt_access_record(
     _registered_types(claims, ACCESS)
     if _require(claims, "iss", ACCESS) != issuer:
         raise InvalidTokenError(f"{ACCESS}: issuer is not {issuer}")
-    wanted = frozenset(audience)
-    if wanted:
-        aud = claims.get("aud")
-        found = {aud} if isinstance(aud, str) else set(aud or ())
-        if not found & wanted:
-            raise InvalidTokenError(f"{ACCESS}: audience is not one of {sorted(wanted)!r}")
+    _audience(claims, audience, ACCESS)
     if not isinstance(claims.get("sub", ""), str):  # Okta's login, where subject is "uid"
         raise InvalidTokenError(f"{ACCESS}: claim 'sub' must be a string")
     sub = claims.get(subject)
@@ -373,3 +384,68 @@ def verified_access_record(token: ParsedToken, issuer: str, leeway: float) -> Ve
     if "iss" not in claims:  # the signed header names it; the user's issuer is that one
         claims = {**claims, "iss": issuer}
     return VerifiedToken(claims, sub, issuer, None, not_before, not_after)
+
+
+def check_bearer_header(header: Mapping[str, Any]) -> str:
+    """Check a bearer token's header; return its ``kid``.
+
+    Raises:
+        InvalidTokenError: an algorithm other than RS256 or ES256, or a missing or malformed
+            kid.
+    """
+    if header.get("alg") not in JWT_ALGORITHMS:
+        raise InvalidTokenError(f"{BEARER}: algorithm must be {' or '.join(JWT_ALGORITHMS)}")
+    kid = _require(header, "kid", BEARER)
+    if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
+        raise InvalidTokenError(f"{BEARER}: kid is malformed")
+    return kid
+
+
+def _scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    # ``scope`` is a space-separated string (RFC 9068; Cognito); ``scp`` a list (Okta) or a
+    # string (Entra ID). A malformed one is refused rather than read as no scope.
+    if "scope" in claims:
+        return tuple(claims["scope"].split())  # a string: _registered_types checked it
+    scp = claims.get("scp")
+    if scp is None:
+        return ()
+    if isinstance(scp, str):
+        return tuple(scp.split())
+    if isinstance(scp, list) and all(isinstance(item, str) for item in scp):
+        return tuple(scp)
+    raise InvalidTokenError(f"{BEARER}: claim 'scp' must be a string or a list of strings")
+
+
+def bearer_record(
+    token: ParsedToken,
+    issuer: str,
+    audience: Iterable[str],
+    clients: Iterable[str],
+    leeway: float,
+) -> tuple[VerifiedToken, tuple[str, ...]]:
+    """Check a signature-verified bearer token once; the record and its scopes.
+
+    Its ``iss`` must be ``issuer``, ``exp`` present, ``aud`` one of ``audience`` and its client
+    one of ``clients`` (each when configured); a ``token_use`` present must be ``access``
+    (a Cognito ID token is no bearer token). The record's ``client`` is the client id.
+
+    Raises:
+        InvalidTokenError: any of the above, a client id missing or not a string, or a time,
+            ``aud``, ``scope``, ``scp`` or ``jti`` of the wrong type.
+    """
+    claims = token.claims
+    not_before, not_after = _window((claims,), BEARER, leeway)
+    _registered_types(claims, BEARER)
+    if _require(claims, "iss", BEARER) != issuer:
+        raise InvalidTokenError(f"{BEARER}: issuer is not {issuer}")
+    if "token_use" in claims and claims["token_use"] != "access":  # noqa: S105 (a claim)
+        raise InvalidTokenError(f"{BEARER}: token_use must be 'access'")
+    _audience(claims, audience, BEARER)
+    client = next((claims[name] for name in _CLIENT_CLAIMS if name in claims), None)
+    if not isinstance(client, str) or not client:
+        raise InvalidTokenError(f"{BEARER}: no client id (client_id, cid, azp or appid)")
+    allowed = frozenset(clients)
+    if allowed and client not in allowed:
+        raise InvalidTokenError(f"{BEARER}: client is not one of the configured bearer_clients")
+    scopes = _scopes(claims)
+    return VerifiedToken(claims, claims.get("sub"), issuer, client, not_before, not_after), scopes

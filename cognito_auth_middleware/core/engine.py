@@ -33,6 +33,7 @@ from cognito_auth_middleware.exceptions import (
     InvalidTokenError,
     MissingTokenError,
 )
+from cognito_auth_middleware.machine import MachineClient
 from cognito_auth_middleware.settings import Settings
 from cognito_auth_middleware.user import User
 
@@ -40,12 +41,15 @@ from .cache import BoundedCache
 from .claims import (
     ACCESS,
     ALB,
+    BEARER,
     VERIFIED_ACCESS,
     HeaderRules,
     VerifiedToken,
     access_record,
     alb_record,
+    bearer_record,
     check_access_issuer,
+    check_bearer_header,
     check_key_algorithm,
     check_signature,
     jwt_access_record,
@@ -58,11 +62,12 @@ from .keys import JWT_ALGORITHMS, FetchResult, KeyFetch
 from .policy import Policy
 from .tokens import ParsedToken, fingerprint, parse_token
 
-__all__ = ["MAX_VERIFIED_TOKENS", "Engine", "Flow", "Pending"]
+__all__ = ["MAX_VERIFIED_TOKENS", "BearerFlow", "Engine", "Flow", "Pending"]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
 Flow = Generator[KeyFetch, FetchResult, User]
+BearerFlow = Generator[KeyFetch, FetchResult, MachineClient]
 # Tokens whose signatures were verified, by exact text, per kind, and the users built from
 # verified pairs. A hit skips parsing and the signature; the validity window, the binding of
 # the two tokens (issuer, client, sub) and the identity header are checked on every request.
@@ -141,6 +146,13 @@ class Engine:
         self._users: BoundedCache[tuple[str, str], tuple[Policy, User]] = BoundedCache(
             MAX_VERIFIED_TOKENS
         )
+        #: Machine clients' keys (another issuer's JWKS) and verified bearer tokens.
+        self.bearer_keys = KeyStore(
+            fetch_timeout=settings.key_fetch_timeout, algorithms=JWT_ALGORITHMS, cognito=False
+        )
+        self._machines: BoundedCache[str, tuple[VerifiedToken, MachineClient]] = BoundedCache(
+            MAX_VERIFIED_TOKENS
+        )
         #: The authorisation policy in force; a reload replaces it whole (one assignment).
         self.policy = Policy.from_settings(settings)
         self._mock_user = mock_user if settings.dev_mode else None
@@ -159,6 +171,7 @@ class Engine:
             "alb_tokens": len(self._alb_tokens),
             "access_tokens": len(self._access_tokens),
             "users": len(self._users),
+            "machines": len(self._machines),
         }
 
     @staticmethod
@@ -169,6 +182,7 @@ class Engine:
             "alb_tokens": MAX_VERIFIED_TOKENS,
             "access_tokens": MAX_VERIFIED_TOKENS,
             "users": MAX_VERIFIED_TOKENS,
+            "machines": MAX_VERIFIED_TOKENS,
         }
 
     def lookup(
@@ -273,6 +287,57 @@ class Engine:
             _tag(exc, oidc_data, access_token)
             raise
 
+    def authenticate_bearer(self, token: str, now: float) -> BearerFlow:
+        """Verify a machine client's bearer token; a generator yielding the key fetches it needs.
+
+        Only with the ``bearer`` setting: the token must name ``bearer_issuer`` (checked
+        before any fetch) and be signed by a key of that issuer's JWKS (``bearer_jwks_url``, or
+        discovered from the issuer); see
+        :func:`~cognito_auth_middleware.core.claims.bearer_record` for its fields.
+
+        Raises:
+            InvalidTokenError, ExpiredTokenError, KeysUnavailableError: as for
+            :meth:`authenticate`; ``InvalidTokenError`` also when ``bearer`` is off.
+        """
+        try:
+            settings = self.settings
+            if not settings.bearer or settings.bearer_issuer is None:
+                raise InvalidTokenError(
+                    "bearer tokens are not accepted (the bearer setting is off)"
+                )
+            cached = self._machines.get(token)
+            if cached is None:
+                parsed = parse_token(token, BEARER)
+                kid = check_bearer_header(parsed.header)
+                issuer = settings.bearer_issuer
+                if parsed.claims.get("iss") != issuer:
+                    raise InvalidTokenError(f"{BEARER}: issuer is not {issuer}")
+                url = settings.bearer_jwks_url
+                if url is None:
+                    url = yield from self._discovered(issuer, self.bearer_keys, now)
+                keys = self.bearer_keys
+                key = keys.jwks_key(url, kid, now)
+                if key is None:
+                    key = keys.accept_jwks(url, kid, (yield KeyFetch(url, "jwks")), now)
+                check_key_algorithm(parsed, key, BEARER)
+                check_signature(parsed, key, BEARER)
+                record, scopes = bearer_record(
+                    parsed, issuer, settings.bearer_audience, settings.bearer_clients, self._leeway
+                )
+                exp = record.not_after - self._leeway
+                machine = MachineClient(str(record.client), scopes, issuer, exp, record.claims)
+                cached = (record, machine)
+                self._machines.put(token, cached)
+            record, machine = cached
+            if now > record.not_after:
+                raise ExpiredTokenError(f"{BEARER}: expired")
+            if now < record.not_before:
+                raise InvalidTokenError(f"{BEARER}: not valid yet (nbf or iat is in the future)")
+            return machine
+        except AuthenticationError as exc:
+            exc.fingerprint = fingerprint(token)
+            raise
+
     def resume(self, user: User, not_after: float, now: float) -> User:
         """A session's user, verified earlier, as the policy in force sees them now.
 
@@ -306,13 +371,20 @@ class Engine:
         Raises:
             KeysUnavailableError: the discovery document could not be fetched or read.
         """
-        discovery = self.settings.discovery_url
-        if discovery is None:
+        if self.settings.discovery_url is None:
             return self.settings.jwks_url_for(issuer)
-        found = self.keys.jwks_uri(discovery, now)
+        return (yield from self._discovered(issuer, self.keys, now))
+
+    @staticmethod
+    def _discovered(
+        issuer: str, keys: KeyStore, now: float
+    ) -> Generator[KeyFetch, FetchResult, str]:
+        """The ``jwks_uri`` of ``issuer``'s discovery document (fetched once, kept in ``keys``)."""
+        discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        found = keys.jwks_uri(discovery, now)
         if found is None:
             fetched = yield KeyFetch(discovery, "discovery")
-            found = self.keys.accept_discovery(discovery, issuer, fetched, now)
+            found = keys.accept_discovery(discovery, issuer, fetched, now)
         return found
 
     def _access_for(self, alb: VerifiedToken, access_token: str) -> VerifiedToken | None:

@@ -15,6 +15,8 @@ __all__ = [
     "VERIFIED_ACCESS_CONTEXT",
     "AlbHeaders",
     "HeaderReader",
+    "bearer_from_asgi",
+    "bearer_from_environ",
     "from_asgi",
     "from_environ",
 ]
@@ -80,6 +82,40 @@ class HeaderReader:
         """
         found = [environ.get(key) for key in self._environ_keys] + [None, None]
         return (found[0], found[1], found[2]), environ.get("HTTP_ACCEPT", "")
+
+
+def _bearer(value: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` value; ``None`` for another scheme."""
+    scheme, _, token = value.strip(" ").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip(" ")
+    if not token:
+        raise InvalidTokenError("the Authorization header names no bearer token")
+    return token
+
+
+def bearer_from_asgi(raw_headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The bearer token of the ``Authorization`` header, if it carries one.
+
+    Raises:
+        InvalidTokenError: the header appears more than once, or names an empty token.
+    """
+    found = [value for name, value in raw_headers if name == b"authorization"]
+    if len(found) > 1:
+        raise InvalidTokenError("the authorization header appears more than once")
+    return _bearer(found[0].decode("latin-1")) if found else None
+
+
+def bearer_from_environ(environ: Mapping[str, Any]) -> str | None:
+    """The bearer token of a WSGI environ's ``Authorization`` header, if it carries one.
+
+    Raises:
+        InvalidTokenError: the header names an empty token (a repeated header, joined with a
+            comma by the server, fails token parsing instead).
+    """
+    value = environ.get("HTTP_AUTHORIZATION")
+    return _bearer(value) if isinstance(value, str) else None
 
 
 _ALB = HeaderReader()

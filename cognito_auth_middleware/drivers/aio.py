@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Unpack
+from collections.abc import Callable, Generator
+from typing import TypeVar, Unpack
 
 import httpx
 
-from cognito_auth_middleware.core.keys import FetchResult
+from cognito_auth_middleware.core.keys import FetchResult, KeyFetch
+from cognito_auth_middleware.machine import MachineClient
 from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
 
 from .base import BodyCollector, DriverBase, client_options, failure_from
+
+T = TypeVar("T")
 
 __all__ = ["AsyncVerifier"]
 
@@ -81,8 +84,19 @@ class AsyncVerifier(DriverBase):
         user = self.engine.lookup(oidc_data, access_token, identity, now)
         if user is not None:
             return user
-        # The engine's flow, run as httpx runs an auth flow.
         flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
+        return await self._run(flow)
+
+    async def authenticate_bearer(self, token: str) -> MachineClient:
+        """Verify a machine client's bearer token (the ``bearer`` setting) and return it.
+
+        Raises:
+            AuthenticationError: one of its subclasses, as documented in ``exceptions``.
+        """
+        return await self._run(self.engine.authenticate_bearer(token, self._clock()))
+
+    async def _run(self, flow: Generator[KeyFetch, FetchResult, T]) -> T:
+        """Run one of the engine's flows, as httpx runs an auth flow, fetching what it asks."""
         try:
             request = next(flow)
             while True:
@@ -97,7 +111,7 @@ class AsyncVerifier(DriverBase):
                     if leader and self._inflight.get(url) is task:
                         del self._inflight[url]
         except StopIteration as done:
-            verified: User = done.value
+            verified: T = done.value
             return verified
 
     def _shared_fetch(self, url: str) -> tuple[asyncio.Task[FetchResult], bool]:

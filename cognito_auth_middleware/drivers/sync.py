@@ -15,16 +15,19 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
-from typing import Unpack
+from collections.abc import Callable, Generator
+from typing import TypeVar, Unpack
 
 import httpx
 
-from cognito_auth_middleware.core.keys import FetchFailure, FetchResult
+from cognito_auth_middleware.core.keys import FetchFailure, FetchResult, KeyFetch
+from cognito_auth_middleware.machine import MachineClient
 from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
 
 from .base import BodyCollector, DriverBase, client_options, failure_from
+
+T = TypeVar("T")
 
 __all__ = ["Verifier", "shared_verifier"]
 
@@ -106,8 +109,20 @@ class Verifier(DriverBase):
         user = self.engine.lookup(oidc_data, access_token, identity, now)
         if user is not None:
             return user
-        # The engine's flow, run as httpx runs an auth flow.
-        flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
+        return self._run(
+            self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
+        )
+
+    def authenticate_bearer(self, token: str) -> MachineClient:
+        """Verify a machine client's bearer token (the ``bearer`` setting) and return it.
+
+        Raises:
+            AuthenticationError: one of its subclasses, as documented in ``exceptions``.
+        """
+        return self._run(self.engine.authenticate_bearer(token, self._clock()))
+
+    def _run(self, flow: Generator[KeyFetch, FetchResult, T]) -> T:
+        """Run one of the engine's flows, as httpx runs an auth flow, fetching what it asks."""
         try:
             request = next(flow)
             while True:
@@ -123,7 +138,7 @@ class Verifier(DriverBase):
                             if self._inflight.get(url) is call:
                                 del self._inflight[url]
         except StopIteration as done:
-            verified: User = done.value
+            verified: T = done.value
             return verified
 
     def resume(self, user: User, not_after: float) -> User:

@@ -19,6 +19,12 @@ middleware's result where there is one)::
     @app.get("/admin", dependencies=[Depends(auth.require_groups("admins"))])
     async def admin() -> dict[str, str]: ...
 
+Machine clients (the ``bearer`` setting) are no users: :func:`current_machine` and
+:func:`require_scopes` hand them to the routes meant for them, and person routes refuse them::
+
+    @app.get("/api/reports", dependencies=[Depends(require_scopes("reports/read"))])
+    async def reports() -> list[str]: ...
+
 Refusals come from the package's one table (``responses.error_response``) and are raised as
 ``HTTPException``: the same status, ``Cache-Control: no-store`` and (on 503) ``Retry-After``, and
 ``{"detail": {"error": code, "message": ...}}`` as the body, FastAPI's shape for errors.
@@ -53,13 +59,15 @@ from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.exceptions import (
     AccessDeniedError,
     AuthenticationError,
+    ConfigurationError,
     MissingTokenError,
 )
+from cognito_auth_middleware.machine import MachineClient
 from cognito_auth_middleware.responses import error_response
 from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
 
-__all__ = ["CognitoAuth", "current_user"]
+__all__ = ["CognitoAuth", "current_machine", "current_user", "require_scopes"]
 
 # The table's headers that still mean something on FastAPI's own JSON error response.
 _KEPT_HEADERS = ("cache-control", "retry-after")
@@ -99,6 +107,41 @@ def current_user(request: Request) -> User:
             MissingTokenError("no verified sign-in for this request (path not authenticated)")
         )
     return user
+
+
+def current_machine(request: Request) -> MachineClient:
+    """FastAPI dependency: the machine client the middleware verified (``bearer`` setting).
+
+    Raises:
+        HTTPException: 401 ``missing_token`` if the request carries no verified bearer token
+            (a person's request included: a person is no machine client).
+    """
+    machine = getattr(request.state, "machine", None)
+    if not isinstance(machine, MachineClient):
+        raise _http_exception(MissingTokenError("no verified bearer token for this request"))
+    return machine
+
+
+def require_scopes(*scopes: str) -> Callable[[MachineClient], MachineClient]:
+    """A dependency admitting machine clients granted every one of ``scopes``.
+
+    Raises:
+        ConfigurationError: no scope was named.
+
+    Example:
+        >>> @app.get("/api/reports", dependencies=[Depends(require_scopes("reports/read"))])
+        ... async def reports() -> list[str]: ...                    # doctest: +SKIP
+    """
+    if not scopes:
+        raise ConfigurationError("require_scopes needs at least one scope")
+
+    def dependency(machine: Annotated[MachineClient, Depends(current_machine)]) -> MachineClient:
+        try:
+            return machine.require_scopes(*scopes)
+        except AccessDeniedError as exc:
+            raise _http_exception(exc) from exc
+
+    return dependency
 
 
 class CognitoAuth:

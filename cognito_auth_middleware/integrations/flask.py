@@ -48,14 +48,25 @@ from cognito_auth_middleware.core.policy import group_check
 from cognito_auth_middleware.core.sign_out import SignOut
 from cognito_auth_middleware.drivers.base import verifier_for
 from cognito_auth_middleware.drivers.sync import Verifier
-from cognito_auth_middleware.exceptions import AuthenticationError, MissingTokenError
+from cognito_auth_middleware.exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    MissingTokenError,
+)
+from cognito_auth_middleware.machine import MachineClient
 from cognito_auth_middleware.pages import Pages
 from cognito_auth_middleware.responses import error_response
 from cognito_auth_middleware.settings import Settings, SettingsOptions
 from cognito_auth_middleware.user import User
-from cognito_auth_middleware.wsgi import ENVIRON_KEY, PAGES_KEY, get_user, request_path
+from cognito_auth_middleware.wsgi import (
+    ENVIRON_KEY,
+    PAGES_KEY,
+    get_machine,
+    get_user,
+    request_path,
+)
 
-__all__ = ["CognitoAuth", "current_user", "groups_required"]
+__all__ = ["CognitoAuth", "current_machine", "current_user", "groups_required", "scopes_required"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,6 +123,41 @@ def _middleware_user() -> User:
     if user is None:
         raise MissingTokenError("no verified sign-in for this request (path not authenticated)")
     return user
+
+
+def current_machine() -> MachineClient | None:
+    """The machine client the middleware verified for this request (``bearer``), or ``None``."""
+    return get_machine(request.environ)
+
+
+def scopes_required(*scopes: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    """Admit machine clients the middleware verified that were granted every one of ``scopes``.
+
+    For apps behind ``CognitoAuthWSGIMiddleware`` with the ``bearer`` setting. A request
+    without a verified bearer token (a person's included) is answered 401, a client without
+    the scopes 403, from the package's table.
+
+    Raises:
+        ConfigurationError: no scope was named.
+
+    Example:
+        >>> @app.get("/api/reports")                                 # doctest: +SKIP
+        ... @scopes_required("reports/read")
+        ... def reports() -> list[str]: ...
+    """
+    if not scopes:
+        raise ConfigurationError("scopes_required needs at least one scope")
+
+    def admit() -> None:
+        machine = current_machine()
+        if machine is None:
+            raise MissingTokenError("no verified bearer token for this request")
+        machine.require_scopes(*scopes)
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
+        return _guard(view, admit, None)
+
+    return decorator
 
 
 def groups_required(

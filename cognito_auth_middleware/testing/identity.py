@@ -238,6 +238,39 @@ class FakeIdentityProvider:
             payload["cognito:groups"] = list(groups)
         return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
 
+    def mint_machine_token(
+        self,
+        client_id: str = "machine-client-1",
+        scopes: Iterable[str] = ("reports/read",),
+        *,
+        ttl: float = 3600,
+        now: float | None = None,
+        header: Mapping[str, Any] | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A machine client's bearer token, as the pool's client-credentials grant issues it.
+
+        Args:
+            client_id: The app client (``client_id``; also ``sub``).
+            scopes: Granted scopes (``scope``, space-separated).
+            ttl, now, header, claims: As for :meth:`mint_access_token`.
+        """
+        issued = time.time() if now is None else now
+        payload = {
+            "sub": client_id,
+            "token_use": "access",
+            "scope": " ".join(scopes),
+            "auth_time": int(issued),
+            "iss": self.issuer,
+            "exp": int(issued + ttl),
+            "iat": int(issued),
+            "version": 2,
+            "jti": str(uuid.uuid4()),
+            "client_id": client_id,
+        }
+        fields, _ = self.access_fields(now=now)
+        return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
+
     def headers(
         self,
         *,
