@@ -117,6 +117,19 @@ def _window(sources: Iterable[Mapping[str, Any]], label: str, leeway: float) -> 
     return (max(starts) - leeway if starts else -math.inf), min(expiries) + leeway
 
 
+def _signed_by(header: Mapping[str, Any], alg: str, label: str) -> tuple[str, str]:
+    """The ``kid`` (a UUID) and ``signer`` (a string) of an AWS-signed header using ``alg``."""
+    if header.get("alg") != alg:
+        raise InvalidTokenError(f"{label}: algorithm must be {alg}")
+    kid = _require(header, "kid", label)
+    if not isinstance(kid, str) or not _UUID_RE.fullmatch(kid):
+        raise InvalidTokenError(f"{label}: kid is not a UUID")
+    signer = _require(header, "signer", label)
+    if not isinstance(signer, str):
+        raise InvalidTokenError(f"{label}: signer is not a string")
+    return kid, signer
+
+
 class HeaderRules:
     """The checks the configuration decides, made before any key is looked up or fetched."""
 
@@ -154,14 +167,7 @@ class HeaderRules:
             InvalidTokenError: wrong algorithm, a kid that is not a UUID, or a signer, client
                 or issuer the configuration does not name.
         """
-        if header.get("alg") != "ES256":
-            raise InvalidTokenError(f"{ALB}: algorithm must be ES256")
-        kid = _require(header, "kid", ALB)
-        if not isinstance(kid, str) or not _UUID_RE.fullmatch(kid):
-            raise InvalidTokenError(f"{ALB}: kid is not a UUID")
-        signer = _require(header, "signer", ALB)
-        if not isinstance(signer, str):
-            raise InvalidTokenError(f"{ALB}: signer is not a string")
+        kid, signer = _signed_by(header, "ES256", ALB)
         if self._signers and signer not in self._signers:
             found = repr(signer) if _PRINTABLE_RE.fullmatch(signer) else "?"
             raise InvalidTokenError(
@@ -191,13 +197,8 @@ class HeaderRules:
                 ``issuer`` (when configured).
         """
         label = VERIFIED_ACCESS
-        if header.get("alg") != "ES384":
-            raise InvalidTokenError(f"{label}: algorithm must be ES384")
-        kid = _require(header, "kid", label)
-        if not isinstance(kid, str) or not _UUID_RE.fullmatch(kid):
-            raise InvalidTokenError(f"{label}: kid is not a UUID")
-        signer = _require(header, "signer", label)
-        if not isinstance(signer, str) or signer not in self._signers:
+        kid, signer = _signed_by(header, "ES384", label)
+        if signer not in self._signers:
             raise InvalidTokenError(
                 f"{label}: not signed by a configured Verified Access instance "
                 f"({sorted(self._signers)!r})"

@@ -196,7 +196,8 @@ class FakeIdentityProvider:
         now: float | None = None,
         header: Mapping[str, Any] | None = None,
         claims: Mapping[str, Any] | None = None,
-        padded: bool = True,
+        padded: bool | None = None,
+        groups: Iterable[str] | None = None,
     ) -> str:
         """An ``x-amzn-oidc-data`` value signed with the ALB key.
 
@@ -205,12 +206,33 @@ class FakeIdentityProvider:
             ttl: Seconds until ``exp`` (negative for an expired token).
             now: The issuing time (defaults to the current time).
             header, claims: Fields to add or replace; ``None`` values remove a field.
-            padded: Keep the ``=`` padding the real ALB emits.
+            padded: Keep the ``=`` padding the real ALB emits (default: as the signer does).
+            groups: Groups, where the provider's userinfo carries them (Cognito's does not:
+                they travel in the access token).
         """
         fields, payload = self.alb_fields(sub=sub, ttl=ttl, now=now)
-        payload.update(email=email, username=username or sub, name=name)
+        payload = self.userinfo(
+            payload, sub=sub, email=email, username=username, name=name, groups=groups
+        )
         payload = {k: v for k, v in _merge(payload, claims).items() if v is not None}
+        padded = self.padded if padded is None else padded
         return self.sign_raw_alb(_json(_merge(fields, header)), _json(payload), padded=padded)
+
+    #: Whether the signer pads its base64url segments with ``=`` (the ALB does).
+    padded = True
+
+    def userinfo(
+        self,
+        payload: dict[str, Any],
+        *,
+        sub: str,
+        email: str | None,
+        username: str | None,
+        name: str | None,
+        groups: Iterable[str] | None,
+    ) -> dict[str, Any]:
+        """The signed claims' payload with the user's claims, as this provider shapes them."""
+        return payload | {"email": email, "username": username or sub, "name": name}
 
     def mint_access_token(
         self,
@@ -255,20 +277,10 @@ class FakeIdentityProvider:
             scopes: Granted scopes (``scope``, space-separated).
             ttl, now, header, claims: As for :meth:`mint_access_token`.
         """
-        issued = time.time() if now is None else now
-        payload = {
-            "sub": client_id,
-            "token_use": "access",
-            "scope": " ".join(scopes),
-            "auth_time": int(issued),
-            "iss": self.issuer,
-            "exp": int(issued + ttl),
-            "iat": int(issued),
-            "version": 2,
-            "jti": str(uuid.uuid4()),
-            "client_id": client_id,
-        }
-        fields, _ = self.access_fields(now=now)
+        fields, payload = self.access_fields(sub=client_id, ttl=ttl, now=now)
+        for name in ("origin_jti", "username"):  # a person's, not a client's
+            del payload[name]
+        payload |= {"client_id": client_id, "scope": " ".join(scopes), "version": 2}
         return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
 
     def headers(
@@ -285,7 +297,7 @@ class FakeIdentityProvider:
         """The three headers the ALB would forward for this user."""
         return {
             OIDC_DATA: self.mint_alb_token(
-                sub=sub, email=email, username=username, name=name, ttl=ttl, now=now
+                sub=sub, email=email, username=username, name=name, ttl=ttl, now=now, groups=groups
             ),
             ACCESS_TOKEN: self.mint_access_token(
                 sub=sub, username=username, groups=groups, now=now

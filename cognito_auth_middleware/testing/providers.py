@@ -20,8 +20,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from cognito_auth_middleware.core.headers import OIDC_DATA
-
 from .identity import DEFAULT_ALB_ARN, DEFAULT_SUB, FakeIdentityProvider, _b64, _json, _merge, _uint
 
 __all__ = ["PROVIDER_STYLES", "FakeOidcProvider", "SigningKey"]
@@ -279,45 +277,18 @@ class FakeOidcProvider(FakeIdentityProvider):
             payload |= {"azp": client_id, "scope": " ".join(scopes)}
         return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
 
-    def mint_alb_token(
+    def userinfo(
         self,
+        payload: dict[str, Any],
         *,
-        sub: str = DEFAULT_SUB,
-        email: str | None = "user@example.com",
-        username: str | None = None,
-        name: str | None = None,
-        ttl: float = 120,
-        now: float | None = None,
-        header: Mapping[str, Any] | None = None,
-        claims: Mapping[str, Any] | None = None,
-        padded: bool = True,
-        groups: Iterable[str] | None = None,
-    ) -> str:
-        """An ``x-amzn-oidc-data`` value; ``groups`` go into its claims (for opaque tokens)."""
-        fields, payload = self.alb_fields(sub=sub, ttl=ttl, now=now)
-        payload.update(email=email, preferred_username=username, name=name)
-        if groups is not None:
+        sub: str,
+        email: str | None,
+        username: str | None,
+        name: str | None,
+        groups: Iterable[str] | None,
+    ) -> dict[str, Any]:
+        """The provider's userinfo: ``preferred_username``, and groups only for opaque tokens."""
+        payload = payload | {"email": email, "preferred_username": username, "name": name}
+        if groups is not None and self.opaque:  # else they travel in the access token
             payload[self.groups_claim] = list(groups)
-        payload = {k: v for k, v in _merge(payload, claims).items() if v is not None}
-        return self.sign_raw_alb(_json(_merge(fields, header)), _json(payload), padded=padded)
-
-    def headers(
-        self,
-        *,
-        sub: str = DEFAULT_SUB,
-        email: str | None = "user@example.com",
-        username: str | None = None,
-        name: str | None = None,
-        groups: Iterable[str] | None = None,
-        ttl: float = 120,
-        now: float | None = None,
-    ) -> dict[str, str]:
-        """The three headers the ALB forwards; groups go where this provider puts them."""
-        headers = super().headers(
-            sub=sub, email=email, username=username, name=name, groups=groups, ttl=ttl, now=now
-        )
-        if self.opaque:
-            headers[OIDC_DATA] = self.mint_alb_token(
-                sub=sub, email=email, username=username, name=name, ttl=ttl, now=now, groups=groups
-            )
-        return headers
+        return payload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives import hashes
@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from cognito_auth_middleware.core.headers import VERIFIED_ACCESS_CONTEXT
 
-from .identity import DEFAULT_SUB, FakeIdentityProvider, _json, _merge
+from .identity import DEFAULT_SUB, FakeIdentityProvider
 
 __all__ = ["DEFAULT_INSTANCE_ARN", "FakeVerifiedAccess"]
 
@@ -86,35 +86,30 @@ class FakeVerifiedAccess(FakeIdentityProvider):
         }
         return header, {"sub": sub}
 
-    def mint_alb_token(
+    padded = False
+
+    def userinfo(
         self,
+        payload: dict[str, Any],
         *,
-        sub: str = DEFAULT_SUB,
-        email: str | None = "user@example.com",
-        username: str | None = None,
-        name: str | None = None,
-        ttl: float = 120,
-        now: float | None = None,
-        header: Mapping[str, Any] | None = None,
-        claims: Mapping[str, Any] | None = None,
-        padded: bool = False,
-        groups: Iterable[str] | None = None,
-    ) -> str:
-        """An ``x-amzn-ava-user-context`` value in this instance's claim shape."""
-        fields, payload = self.alb_fields(sub=sub, ttl=ttl, now=now)
+        sub: str,
+        email: str | None,
+        username: str | None,
+        name: str | None,
+        groups: Iterable[str] | None,
+    ) -> dict[str, Any]:
+        """The user context in this instance's claim shape."""
         if self.shape == "oidc":
-            payload |= {"email": email, "email_verified": True, "name": name}
+            payload = payload | {"email": email, "email_verified": True, "name": name}
             payload["preferred_username"] = username
             if groups is not None:
                 payload["groups"] = list(groups)
             payload["additional_user_context"] = {"sub": sub, "iss": self.issuer, "ver": "1.0"}
-        else:
-            user: dict[str, Any] = {"user_id": sub, "user_name": username or "ann"}
-            if email is not None:
-                user["email"] = {"address": email, "verified": True}
-            payload = {"user": user}
-        payload = {k: v for k, v in _merge(payload, claims).items() if v is not None}
-        return self.sign_raw_alb(_json(_merge(fields, header)), _json(payload), padded=padded)
+            return payload
+        user: dict[str, Any] = {"user_id": sub, "user_name": username or "ann"}
+        if email is not None:
+            user["email"] = {"address": email, "verified": True}
+        return {"user": user}
 
     def headers(
         self,
