@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 from werkzeug.serving import make_server
@@ -71,3 +73,40 @@ def serve_wsgi(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def _user_fields(user: Any) -> dict[str, Any]:
+    return {"sub": user.sub, "email": user.email, "groups": list(user.groups)}
+
+
+async def _asgi_whoami(request: Any) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(_user_fields(request.state.user))
+
+
+def _wsgi_whoami(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("content-type", "application/json")])
+    return [json.dumps(_user_fields(environ["cognito_auth.user"])).encode()]
+
+
+@contextmanager
+def protected_app(middleware: str, options: dict[str, Any]) -> Iterator[httpx.Client]:
+    """A client of an app behind one of the middlewares (``asgi``: uvicorn; ``wsgi``:
+    Werkzeug's server), configured with ``options``; ``GET /`` answers the user's ``sub``,
+    ``email`` and ``groups`` as JSON."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from cognito_auth_middleware import CognitoAuthMiddleware, CognitoAuthWSGIMiddleware
+
+    if middleware == "asgi":
+        app = Starlette(routes=[Route("/", _asgi_whoami)])
+        app.add_middleware(CognitoAuthMiddleware, **options)
+        context = serve(app)
+    else:
+        context = serve_wsgi(CognitoAuthWSGIMiddleware(_wsgi_whoami, **options))
+    with context as address:
+        base = address if address.startswith("http") else f"http://{address}"
+        with httpx.Client(base_url=base) as client:
+            yield client

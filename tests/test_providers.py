@@ -16,18 +16,11 @@ import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from cognito_auth_middleware import (
     AccessDeniedError,
-    CognitoAuthMiddleware,
-    CognitoAuthWSGIMiddleware,
     ConfigurationError,
     ExpiredTokenError,
     InvalidTokenError,
@@ -42,7 +35,7 @@ from cognito_auth_middleware.core.key_store import JWKS_REFETCH_INTERVAL
 from cognito_auth_middleware.testing import FakeOidcProvider, KeyServer
 from cognito_auth_middleware.testing.providers import SigningKey
 from tests.conftest import Clock
-from tests.servers import serve, serve_wsgi
+from tests.servers import protected_app
 
 SUB = "00u1a2b3c4d5e6f7g8h9"
 OTHER = "00u9z8y7x6w5v4u3t2s1"
@@ -467,45 +460,23 @@ def test_provider_settings_from_the_environment_alone() -> None:
 # --- both middlewares, under real servers -----------------------------------------------------
 
 
-async def whoami(request: Request) -> JSONResponse:
-    user = request.state.user
-    return JSONResponse({"sub": user.sub, "groups": list(user.groups)})
-
-
-def _wsgi_whoami(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    user = environ["cognito_auth.user"]
-    start_response("200 OK", [("content-type", "application/json")])
-    return [json.dumps({"sub": user.sub, "groups": list(user.groups)}).encode()]
-
-
 @pytest.mark.parametrize("middleware", ["asgi", "wsgi"])
 def test_both_middlewares_serve_each_provider_end_to_end(
     provider: tuple[FakeOidcProvider, KeyServer], middleware: str
 ) -> None:
     idp, server = provider
-    options = server.settings(allowed_groups=["analysts"])
-    if middleware == "asgi":
-        app = Starlette(routes=[Route("/", whoami)])
-        app.add_middleware(CognitoAuthMiddleware, **options)
-        context = serve(app)
-    else:
-        context = serve_wsgi(CognitoAuthWSGIMiddleware(_wsgi_whoami, **options))
-    with context as address:
-        base = address if address.startswith("http") else f"http://{address}"
-        with httpx.Client(base_url=base) as client:
-            admitted = client.get("/", headers=idp.headers(sub=SUB, groups=["analysts"]))
-            assert admitted.status_code == 200, admitted.text
-            assert admitted.json() == {"sub": SUB, "groups": ["analysts"]}
-            assert (
-                client.get("/", headers=idp.headers(sub=SUB, groups=["staff"])).status_code == 403
-            )
-            assert client.get("/").status_code == 401
-            forged = idp.headers(sub=SUB, groups=["analysts"])
-            forged[OIDC_DATA] = idp.mint_alb_token(sub=SUB, header={"iss": "https://evil.test"})
-            assert client.get("/", headers=forged).status_code == 401
-            spliced = idp.headers(sub=SUB, groups=["analysts"])
-            spliced[IDENTITY] = OTHER
-            assert client.get("/", headers=spliced).status_code == 401
+    with protected_app(middleware, server.settings(allowed_groups=["analysts"])) as client:
+        admitted = client.get("/", headers=idp.headers(sub=SUB, groups=["analysts"]))
+        assert admitted.status_code == 200, admitted.text
+        assert admitted.json() == {"sub": SUB, "email": "user@example.com", "groups": ["analysts"]}
+        assert client.get("/", headers=idp.headers(sub=SUB, groups=["staff"])).status_code == 403
+        assert client.get("/").status_code == 401
+        forged = idp.headers(sub=SUB, groups=["analysts"])
+        forged[OIDC_DATA] = idp.mint_alb_token(sub=SUB, header={"iss": "https://evil.test"})
+        assert client.get("/", headers=forged).status_code == 401
+        spliced = idp.headers(sub=SUB, groups=["analysts"])
+        spliced[IDENTITY] = OTHER
+        assert client.get("/", headers=spliced).status_code == 401
 
 
 # --- User.from_claims for other providers -----------------------------------------------------

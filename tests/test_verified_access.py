@@ -11,17 +11,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from cognito_auth_middleware import (
     AccessDeniedError,
-    CognitoAuthMiddleware,
-    CognitoAuthWSGIMiddleware,
     ConfigurationError,
     ExpiredTokenError,
     InvalidTokenError,
@@ -38,7 +31,7 @@ from cognito_auth_middleware.testing import (
     KeyServer,
 )
 from tests.conftest import Clock
-from tests.servers import serve, serve_wsgi
+from tests.servers import protected_app
 
 SUB = "ann-0001"
 OTHER_INSTANCE = "arn:aws:ec2:eu-west-2:123456789012:verified-access-instance/vai-ffffffffffffffff0"
@@ -316,39 +309,20 @@ def test_settings_from_the_environment_alone_default_to_the_aws_key_endpoint() -
 # --- both middlewares, under real servers -----------------------------------------------------
 
 
-async def whoami(request: Request) -> JSONResponse:
-    user = request.state.user
-    return JSONResponse({"sub": user.sub, "email": user.email})
-
-
-def _wsgi_whoami(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    user = environ["cognito_auth.user"]
-    start_response("200 OK", [("content-type", "application/json")])
-    return [json.dumps({"sub": user.sub, "email": user.email}).encode()]
-
-
 @pytest.mark.parametrize("middleware", ["asgi", "wsgi"])
 def test_both_middlewares_serve_verified_access_end_to_end(
     ava: tuple[FakeVerifiedAccess, KeyServer], middleware: str
 ) -> None:
     stand_in, server = ava
     options = server.settings(allowed_users=["ann@example.com"])
-    if middleware == "asgi":
-        app = Starlette(routes=[Route("/", whoami)])
-        app.add_middleware(CognitoAuthMiddleware, **options)
-        context = serve(app)
-    else:
-        context = serve_wsgi(CognitoAuthWSGIMiddleware(_wsgi_whoami, **options))
-    with context as address:
-        base = address if address.startswith("http") else f"http://{address}"
-        with httpx.Client(base_url=base) as client:
-            admitted = client.get("/", headers=stand_in.headers(sub=SUB, email="ann@example.com"))
-            assert admitted.status_code == 200, admitted.text
-            assert admitted.json() == {"sub": SUB, "email": "ann@example.com"}
-            other = stand_in.headers(sub="bob", email="bob@example.com")
-            assert client.get("/", headers=other).status_code == 403
-            assert client.get("/").status_code == 401
-            # The ALB's headers mean nothing here.
-            alb = FakeIdentityProvider().headers()
-            assert client.get("/", headers=alb).status_code == 401
-            assert OIDC_DATA in alb
+    with protected_app(middleware, options) as client:
+        admitted = client.get("/", headers=stand_in.headers(sub=SUB, email="ann@example.com"))
+        assert admitted.status_code == 200, admitted.text
+        assert admitted.json() == {"sub": SUB, "email": "ann@example.com", "groups": []}
+        other = stand_in.headers(sub="bob", email="bob@example.com")
+        assert client.get("/", headers=other).status_code == 403
+        assert client.get("/").status_code == 401
+        # The ALB's headers mean nothing here.
+        alb = FakeIdentityProvider().headers()
+        assert client.get("/", headers=alb).status_code == 401
+        assert OIDC_DATA in alb
