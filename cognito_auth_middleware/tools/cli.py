@@ -89,13 +89,36 @@ def _emulate_parser(commands: Any) -> None:
         "--host", default="127.0.0.1", help="localhost or a loopback address (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    parser.add_argument(
+        "--provider",
+        choices=("alb", "verified-access"),
+        default="alb",
+        help="what to stand in for: the ALB (default) or AWS Verified Access",
+    )
+    parser.add_argument(
+        "--trust-provider",
+        choices=("oidc", "iam-identity-center"),
+        default=None,
+        help="with --provider verified-access: the user trust provider whose claim shape is "
+        "signed (default oidc; iam-identity-center carries no groups)",
+    )
 
 
-def _emulate(args: argparse.Namespace) -> int:
+def _emulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from cognito_auth_middleware.testing import FakeIdentityProvider, FakeVerifiedAccess
+
     from .emulator import EmulatedUser, run
 
+    if args.trust_provider is not None and args.provider != "verified-access":
+        parser.error("--trust-provider applies to --provider verified-access only")
+    idp = (
+        FakeVerifiedAccess(args.trust_provider or "oidc")
+        if args.provider == "verified-access"
+        else FakeIdentityProvider()
+    )
     groups = tuple(group.strip() for group in args.groups.split(",") if group.strip())
-    run(args.upstream, EmulatedUser(args.user, groups, args.name), host=args.host, port=args.port)
+    user = EmulatedUser(args.user, groups, args.name)
+    run(args.upstream, user, host=args.host, port=args.port, idp=idp)
     return 0
 
 
@@ -113,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return _emulate(args) if args.command == "emulate" else _inspect(args)
+    return _emulate(args, parser) if args.command == "emulate" else _inspect(args)
 
 
 if __name__ == "__main__":
