@@ -871,16 +871,24 @@ class Settings:
             return _GOVCLOUD_KEY_URL.format(region=self.region)
         return _ALB_KEY_URL.format(region=self.region)
 
+    @property
+    def signer_key_base_url(self) -> str:
+        """Base URL of the signer's public keys: the ALB's, or the Verified Access instance's.
+
+        With ``provider="verified-access"``: ``verified_access_key_url``, default the region's
+        AWS endpoint; else :attr:`alb_key_base_url`.
+        """
+        if self.provider == "verified-access":
+            return self.verified_access_key_url or _VA_KEY_URL.format(region=self.region)
+        return self.alb_key_base_url
+
     def alb_key_url_for(self, kid: str) -> str:
         """The URL of the signer's public key ``kid``, quoted (the kid passed the UUID check).
 
         The signer is the ALB, or with ``provider="verified-access"`` the Verified Access
-        instance (keys at ``verified_access_key_url``, default the region's AWS endpoint).
+        instance (see :attr:`signer_key_base_url`).
         """
-        if self.provider == "verified-access":
-            base = self.verified_access_key_url or _VA_KEY_URL.format(region=self.region)
-            return f"{base}/{quote(kid, safe='')}"
-        return f"{self.alb_key_base_url}/{quote(kid, safe='')}"
+        return f"{self.signer_key_base_url}/{quote(kid, safe='')}"
 
     @property
     def logout_url(self) -> str | None:

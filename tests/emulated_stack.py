@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from cognito_auth_middleware import CognitoAuthMiddleware, User
+from cognito_auth_middleware.testing import FakeIdentityProvider, FakeVerifiedAccess
 from cognito_auth_middleware.tools.emulator import EmulatedUser, Emulator
 from tests.servers import bind_loopback, serve
 
@@ -56,6 +57,13 @@ async def raw(request: Request) -> Response:
     return JSONResponse({"target": target.decode("ascii")})
 
 
+async def identity_headers(request: Request) -> Response:
+    """The identity headers the app received (names, in order), and whom it admitted."""
+    names = [name.decode() for name, _ in request.scope["headers"] if name.startswith(b"x-amzn-")]
+    user: User = request.state.user
+    return JSONResponse({"headers": names, "sub": user.sub, "groups": list(user.groups)})
+
+
 async def echo(websocket: WebSocket) -> None:
     await websocket.accept()
     user: User = websocket.state.user
@@ -77,17 +85,21 @@ class Stack:
 
 
 @contextmanager
-def emulated_stack(user: EmulatedUser) -> Iterator[Stack]:
-    """Start the sample app and the emulator in front of it; yield the emulator's URL."""
+def emulated_stack(user: EmulatedUser, idp: FakeIdentityProvider | None = None) -> Iterator[Stack]:
+    """Start the sample app and the emulator in front of it; yield the emulator's URL.
+
+    ``idp`` as for :class:`Emulator`: a ``FakeVerifiedAccess`` puts Verified Access in front.
+    """
     app_socket, emulator_socket = bind_loopback(), bind_loopback()
     upstream = f"http://127.0.0.1:{app_socket.getsockname()[1]}"
     public = f"http://127.0.0.1:{emulator_socket.getsockname()[1]}"
-    emulator = Emulator(upstream, user, public_url=public)
+    emulator = Emulator(upstream, user, public_url=public, idp=idp or FakeIdentityProvider())
     settings: dict[str, Any] = {
         name.removeprefix("COGNITO_AUTH_").lower(): value
         for name, value in emulator.app_settings().items()
     }
-    settings["logout_path"] = "/logout"  # signs out through the emulator's logout endpoint
+    if not isinstance(emulator.idp, FakeVerifiedAccess):  # Verified Access has no pool logout
+        settings["logout_path"] = "/logout"  # signs out through the emulator's logout endpoint
     app = Starlette(
         routes=[
             Route("/", home),
@@ -95,6 +107,7 @@ def emulated_stack(user: EmulatedUser) -> Iterator[Stack]:
             Route("/digest", digest, methods=["POST"]),
             Route("/stream", stream),
             Route("/raw/{rest:path}", raw),
+            Route("/identity-headers", identity_headers),
             WebSocketRoute("/ws", echo),
         ]
     )

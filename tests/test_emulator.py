@@ -6,6 +6,7 @@ Odd request targets and Host values go over raw sockets: httpx would normalise t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -17,14 +18,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from websockets.sync.client import connect
 
-from cognito_auth_middleware.testing import FakeIdentityProvider
+from cognito_auth_middleware import CognitoAuthMiddleware
+from cognito_auth_middleware.testing import FakeIdentityProvider, FakeVerifiedAccess
 from cognito_auth_middleware.tools.cli import main
 from cognito_auth_middleware.tools.emulator import (
     ALB_COOKIE,
@@ -34,7 +40,7 @@ from cognito_auth_middleware.tools.emulator import (
     EmulatedUser,
     Emulator,
 )
-from tests.emulated_stack import Stack, emulated_stack
+from tests.emulated_stack import Stack, emulated_stack, identity_headers
 from tests.servers import bind_loopback, serve
 
 ALICE = EmulatedUser("alice@example.com", ("admins",), "Alice")
@@ -118,6 +124,18 @@ def test_client_supplied_alb_headers_are_replaced(client: httpx.Client) -> None:
     response = client.get("/", headers=forged)
     assert response.status_code == 200
     assert "alice@example.com" in response.text
+
+
+def test_client_supplied_verified_access_context_is_stripped_too(client: httpx.Client) -> None:
+    # An app configured for Verified Access behind this emulator must not see a forged one.
+    forged = {"x-amzn-ava-user-context": "forged.header.value", "x-amzn-ava-other": "x"}
+    response = client.get("/identity-headers", headers=forged)
+    assert response.status_code == 200
+    assert response.json()["headers"] == [
+        "x-amzn-oidc-data",
+        "x-amzn-oidc-accesstoken",
+        "x-amzn-oidc-identity",
+    ]
 
 
 def test_sign_in_page_switches_user_and_groups(client: httpx.Client, own: dict[str, str]) -> None:
@@ -538,6 +556,114 @@ def test_keys_are_served_for_the_app(client: httpx.Client, stack: Stack) -> None
     assert client.get("/_emulator/jwks.json").json() == idp.jwks()
 
 
+# Verified Access: the emulator signs x-amzn-ava-user-context instead, in either claim shape.
+
+
+@pytest.fixture(scope="module", params=["oidc", "iam-identity-center"])
+def va_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    with emulated_stack(ALICE, FakeVerifiedAccess(request.param)) as running:
+        yield running
+
+
+@pytest.fixture
+def va_client(va_stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=va_stack.url, timeout=10, trust_env=False) as http:
+        yield http
+
+
+def va_idp(stack: Stack) -> FakeVerifiedAccess:
+    idp = stack.emulator.idp
+    assert isinstance(idp, FakeVerifiedAccess)
+    return idp
+
+
+def test_verified_access_settings_trust_the_emulator(va_stack: Stack) -> None:
+    idp = va_idp(va_stack)
+    assert va_stack.emulator.app_settings() == {
+        "COGNITO_AUTH_PROVIDER": "verified-access",
+        "COGNITO_AUTH_VERIFIED_ACCESS_INSTANCE_ARN": idp.instance_arn,
+        "COGNITO_AUTH_VERIFIED_ACCESS_KEY_URL": f"{va_stack.url}/_emulator/verified-access-keys",
+        "COGNITO_AUTH_ISSUER": idp.issuer,
+    }
+
+
+def test_verified_access_admits_the_signed_in_user_end_to_end(
+    va_client: httpx.Client, va_stack: Stack
+) -> None:
+    response = va_client.get("/identity-headers")
+    assert response.status_code == 200, response.text
+    # One signed header, no ALB headers: the app's middleware verified it (ES384, P-384 key).
+    assert response.json()["headers"] == ["x-amzn-ava-user-context"]
+    assert response.json()["sub"] == ALICE.sub
+    assert "Signed in as alice@example.com" in va_client.get("/").text
+    own = {"Origin": va_stack.url, "Sec-Fetch-Site": "same-origin"}
+    va_client.post("/_emulator/sign-in", data={"email": "bob@example.com"}, headers=own)
+    assert "Signed in as bob@example.com" in va_client.get("/").text
+    va_client.post("/_emulator/sign-out", headers=own)
+    assert va_client.get("/").status_code == 401  # no header at all once signed out
+
+
+def test_verified_access_websocket_is_signed_too(va_stack: Stack) -> None:
+    url = va_stack.url.replace("http://", "ws://") + "/ws"
+    with connect(url, open_timeout=10, proxy=None) as websocket:
+        websocket.send("ping")
+        assert websocket.recv(timeout=10) == "alice@example.com: ping"
+
+
+def test_a_forged_verified_access_context_is_stripped(
+    va_client: httpx.Client, va_stack: Stack
+) -> None:
+    # Validly signed with the emulator's own key, for another user: kept, it would be admitted.
+    mallory = va_idp(va_stack).headers(sub="mallory", email="mallory@example.com")
+    response = va_client.get("/identity-headers", headers=mallory)
+    assert response.status_code == 200, response.text
+    assert response.json()["sub"] == ALICE.sub
+    assert response.json()["headers"] == ["x-amzn-ava-user-context"]
+    va_client.cookies.set(COOKIE, SIGNED_OUT)
+    assert va_client.get("/", headers=mallory).status_code == 401
+    forged_alb = FakeIdentityProvider().headers(sub="mallory")
+    assert va_client.get("/", headers=forged_alb).status_code == 401
+
+
+def test_verified_access_groups_reach_the_app_in_the_oidc_shape(
+    va_client: httpx.Client, va_stack: Stack
+) -> None:
+    oidc = va_idp(va_stack).shape == "oidc"
+    # IAM Identity Center's user context has no groups: what was typed is not signed.
+    assert va_client.get("/identity-headers").json()["groups"] == (["admins"] if oidc else [])
+    assert va_client.get("/admin").status_code == (200 if oidc else 403)
+    own = {"Origin": va_stack.url, "Sec-Fetch-Site": "same-origin"}
+    va_client.post(
+        "/_emulator/sign-in", data={"email": "bob@example.com", "groups": "analysts"}, headers=own
+    )
+    assert va_client.get("/identity-headers").json()["groups"] == (["analysts"] if oidc else [])
+    assert va_client.get("/admin").status_code == 403
+
+
+def test_verified_access_sign_in_page_names_the_trust_provider(va_client: httpx.Client) -> None:
+    page = va_client.get("/_emulator/sign-in").text
+    assert "a Verified Access user context" in page
+    if "IAM Identity Center" in page:
+        assert "IAM Identity Center sends no groups" in page
+    else:
+        assert "<h1>Verified Access (an OIDC trust provider) emulator</h1>" in page
+
+
+def test_verified_access_key_is_served_and_nothing_of_the_pool(
+    va_client: httpx.Client, va_stack: Stack
+) -> None:
+    idp = va_idp(va_stack)
+    served = va_client.get(f"/_emulator/verified-access-keys/{idp.alb_kid}")
+    assert served.content == idp.alb_public_pem()
+    key = serialization.load_pem_public_key(served.content)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert key.curve.name == "secp384r1"
+    other = "/_emulator/verified-access-keys/00000000-0000-4000-8000-000000000000"
+    assert va_client.get(other).status_code == 404
+    for path in (f"/_emulator/alb-keys/{idp.alb_kid}", "/_emulator/jwks.json", "/_emulator/logout"):
+        assert va_client.get(path).status_code == 404, path
+
+
 def test_cookie_round_trip_and_garbage() -> None:
     assert EmulatedUser.from_cookie(ALICE.to_cookie()) == ALICE
     assert EmulatedUser.from_cookie("not-base64!") is None
@@ -586,12 +712,13 @@ def fetch_when_listening(url: str, errors: Path) -> httpx.Response:
             time.sleep(0.05)
 
 
-def test_command_on_localhost_prints_its_settings_at_once(tmp_path: Path) -> None:
-    # The settings must reach a pipe while the emulator runs, not when it exits.
-    with bind_loopback() as probe:
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "cognito_auth_middleware.tools.cli", "emulate"]
-    command += ["--upstream", "http://127.0.0.1:1", "--host", "localhost", "--port", str(port)]
+@contextlib.contextmanager
+def emulate_command(tmp_path: Path, arguments: list[str], last: str) -> Iterator[dict[str, str]]:
+    """Run ``cognito-auth-middleware emulate`` in a subprocess; yield the settings it printed.
+
+    Yields once the setting ``last`` was read; the emulator is stopped on exit.
+    """
+    command = [sys.executable, "-m", "cognito_auth_middleware.tools.cli", "emulate", *arguments]
     # As from an ordinary shell: with PYTHONUNBUFFERED set, a missing flush would go unseen.
     environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     errors = tmp_path / "stderr.txt"
@@ -607,19 +734,63 @@ def test_command_on_localhost_prints_its_settings_at_once(tmp_path: Path) -> Non
         reader.start()
         try:
             settings: dict[str, str] = {}
-            while "COGNITO_AUTH_JWKS_URL" not in settings:
+            while last not in settings:
                 try:
                     line = lines.get(timeout=15)
                 except queue.Empty:
                     pytest.fail(f"no settings printed yet; stderr: {errors.read_text()}")
                 name, _, value = line.strip().removeprefix("export ").partition("=")
                 settings[name] = value
-            jwks_url = settings["COGNITO_AUTH_JWKS_URL"]
-            assert jwks_url == f"http://localhost:{port}/_emulator/jwks.json"
-            keys = fetch_when_listening(jwks_url, errors)
-            assert keys.status_code == 200
-            assert keys.json()["keys"]
+            yield settings
         finally:
             process.terminate()
             process.wait(10)
             reader.join(10)
+
+
+def test_command_on_localhost_prints_its_settings_at_once(tmp_path: Path) -> None:
+    # The settings must reach a pipe while the emulator runs, not when it exits.
+    with bind_loopback() as probe:
+        port = probe.getsockname()[1]
+    arguments = ["--upstream", "http://127.0.0.1:1", "--host", "localhost", "--port", str(port)]
+    with emulate_command(tmp_path, arguments, "COGNITO_AUTH_JWKS_URL") as settings:
+        jwks_url = settings["COGNITO_AUTH_JWKS_URL"]
+        assert jwks_url == f"http://localhost:{port}/_emulator/jwks.json"
+        keys = fetch_when_listening(jwks_url, tmp_path / "stderr.txt")
+        assert keys.status_code == 200
+        assert keys.json()["keys"]
+
+
+def test_command_in_verified_access_mode_signs_for_an_app_it_configures(tmp_path: Path) -> None:
+    # The app starts from the printed settings alone, as a developer's would.
+    with bind_loopback() as probe:
+        port = probe.getsockname()[1]
+    app_socket = bind_loopback()
+    arguments = ["--upstream", f"http://127.0.0.1:{app_socket.getsockname()[1]}"]
+    arguments += ["--port", str(port), "--user", "dana@example.com", "--groups", "admins"]
+    arguments += ["--provider", "verified-access", "--trust-provider", "iam-identity-center"]
+    with emulate_command(tmp_path, arguments, "COGNITO_AUTH_ISSUER") as printed:
+        assert printed["COGNITO_AUTH_PROVIDER"] == "verified-access"
+        assert "IAM Identity Center sends no groups" in "".join(printed)
+        settings: dict[str, Any] = {
+            name.removeprefix("COGNITO_AUTH_").lower(): value
+            for name, value in printed.items()
+            if name.startswith("COGNITO_AUTH_")
+        }
+        app = Starlette(routes=[Route("/", identity_headers)])
+        with serve(CognitoAuthMiddleware(app, **settings), app_socket):
+            response = fetch_when_listening(f"http://127.0.0.1:{port}/", tmp_path / "stderr.txt")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "headers": ["x-amzn-ava-user-context"],
+        "sub": EmulatedUser("dana@example.com").sub,
+        "groups": [],
+    }
+
+
+def test_trust_provider_applies_to_verified_access_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["emulate", "--upstream", "http://127.0.0.1:1", "--trust-provider", "oidc"])
+    assert "--trust-provider applies to --provider verified-access only" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -10,7 +12,12 @@ from typing import Any
 
 import pytest
 
-from cognito_auth_middleware.testing import FakeIdentityProvider, FakeOidcProvider, KeyServer
+from cognito_auth_middleware.testing import (
+    FakeIdentityProvider,
+    FakeOidcProvider,
+    FakeVerifiedAccess,
+    KeyServer,
+)
 from cognito_auth_middleware.tools.cli import main
 
 
@@ -27,7 +34,7 @@ def _save(path: Path, headers: dict[str, str]) -> Path:
 
 
 def _assert_no_token(output: str, headers: dict[str, str]) -> None:
-    for name in ("x-amzn-oidc-data", "x-amzn-oidc-accesstoken"):
+    for name in ("x-amzn-oidc-data", "x-amzn-oidc-accesstoken", "x-amzn-ava-user-context"):
         for part in headers.get(name, "").split("."):
             if len(part) > 16:
                 assert part.rstrip("=") not in output
@@ -393,3 +400,215 @@ def test_groups_of_a_token_that_did_not_verify_are_marked(
     assert "groups (claim 'groups' of the ALB token): ['admins'] (as decoded, not verified)\n" in (
         output
     )
+
+
+# Verified Access: one signed header, its own header rules, no access token.
+
+OTHER_INSTANCE = "arn:aws:ec2:eu-west-2:123456789012:verified-access-instance/vai-ffffffffffffffff0"
+
+
+@pytest.fixture(scope="module")
+def instances() -> dict[str, FakeVerifiedAccess]:
+    """One Verified Access stand-in per claim shape, for the module."""
+    return {shape: FakeVerifiedAccess(shape) for shape in ("oidc", "iam-identity-center")}
+
+
+def _tampered(token: str) -> str:
+    """``token`` with its payload's ``sub`` changed after signing."""
+    head, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["sub"] = "admin"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{head}.{forged}.{signature}"
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        pytest.param(
+            "oidc",
+            [
+                "PASS  Verified Access signature and fields: key {keys}/{kid}; an OIDC trust "
+                "provider's claims, sub 'ann'",
+                "groups (claim 'groups' of the Verified Access token): ['admins']\n",
+                "PASS  verdict of the verifier: User(sub='ann', username='ann', "
+                "groups=['admins'], issuer='https://idp.example.com')",
+            ],
+            id="oidc-trust-provider",
+        ),
+        pytest.param(
+            "iam-identity-center",
+            [
+                "PASS  Verified Access signature and fields: key {keys}/{kid}; IAM Identity "
+                "Center's claims, sub 'ann'",
+                "groups (claim 'groups' of the Verified Access token): []\n",
+                "PASS  verdict of the verifier: User(sub='ann', username='ann', groups=[], "
+                "issuer='arn:aws:ec2:",
+            ],
+            id="iam-identity-center",
+        ),
+    ],
+)
+def test_each_verified_access_shape_is_explained_and_passes(
+    instances: dict[str, FakeVerifiedAccess],
+    run_inspect: Inspect,
+    shape: str,
+    expected: list[str],
+) -> None:
+    ava = instances[shape]
+    with KeyServer(ava) as server:
+        headers = ava.headers(sub="ann", username="ann", groups=["admins"])
+        code, output = run_inspect(server.settings(), headers)
+    assert code == 0, output
+    assert "FAIL" not in output
+    assert output.startswith(
+        f"provider: verified-access, instance=[{ava.instance_arn!r}], issuer={ava.issuer}, "
+        "groups_claim='groups' (in the Verified Access token)\n"
+        "  Verified Access signs the user's claims alone (x-amzn-ava-user-context, ES384): "
+        "there is no access token to verify or bind"
+    )
+    assert f"configuration: keys at {server.alb_key_url}/<kid>, region=eu-west-2" in output
+    assert "  exp (in the header): " in output  # Verified Access puts exp in the header only
+    assert (
+        "PASS  Verified Access header: ES384, UUID kid, signer, issuer: "
+        f"kid {ava.alb_kid}, issuer {ava.issuer}, signer {ava.instance_arn!r}"
+    ) in output
+    assert "PASS  Verified Access token not expired (leeway included): " in output
+    assert "PASS  Verified Access token already valid (nbf/iat)" in output
+    for line in expected:
+        assert line.format(keys=server.alb_key_url, kid=ava.alb_kid) in output, line
+    assert _access_checks(output) == []
+
+
+def _access_checks(output: str) -> list[str]:
+    """The checks of an access token, its binding or the identity header in ``output``."""
+    names = [
+        line[6:].partition(":")[0] for line in output.splitlines() if line[:4] in ("PASS", "FAIL")
+    ]
+    words = ("access", "same user", "same client", "identity")
+    return [name for name in names if any(word in name for word in words)]
+
+
+@pytest.mark.parametrize(
+    ("change", "settings", "failing"),
+    [
+        pytest.param(
+            {"header": {"signer": OTHER_INSTANCE}},
+            {},
+            "FAIL  Verified Access header: ES384, UUID kid, signer, issuer: Verified Access "
+            "token: not signed by a configured Verified Access instance",
+            id="wrong-signer",
+        ),
+        pytest.param(
+            {"header": {"iss": "https://elsewhere.example.com"}},
+            {},
+            "FAIL  Verified Access header: ES384, UUID kid, signer, issuer: Verified Access "
+            "token: issuer is not ",
+            id="wrong-issuer",
+        ),
+        pytest.param(
+            {"header": {"alg": "ES256"}},
+            {},
+            "FAIL  Verified Access header: ES384, UUID kid, signer, issuer: Verified Access "
+            "token: algorithm must be ES384",
+            id="es256",
+        ),
+        pytest.param(
+            {"header": {"kid": "../../keys"}},
+            {},
+            "FAIL  Verified Access header: ES384, UUID kid, signer, issuer: Verified Access "
+            "token: kid is not a UUID",
+            id="kid-not-a-uuid",
+        ),
+        pytest.param(
+            {"tampered": True},
+            {},
+            "FAIL  Verified Access signature and fields: Verified Access token: signature "
+            "verification failed",
+            id="tampered",
+        ),
+        pytest.param(
+            {"header": {"kid": "00000000-0000-4000-8000-000000000000"}},
+            {},
+            "FAIL  Verified Access signature and fields: Verified Access token: no Verified "
+            "Access public key",
+            id="unknown-kid",
+        ),
+        pytest.param(
+            {"ttl": -3600},
+            {},
+            "FAIL  Verified Access token not expired (leeway included): ",
+            id="expired",
+        ),
+        pytest.param(
+            {},
+            {"verified_access_instance_arn": OTHER_INSTANCE},
+            "FAIL  Verified Access header: ES384, UUID kid, signer, issuer: Verified Access "
+            f"token: not signed by a configured Verified Access instance (['{OTHER_INSTANCE}'])",
+            id="configured-for-another-instance",
+        ),
+    ],
+)
+@pytest.mark.parametrize("shape", ["oidc", "iam-identity-center"])
+def test_each_verified_access_defect_is_pinpointed(
+    instances: dict[str, FakeVerifiedAccess],
+    run_inspect: Inspect,
+    shape: str,
+    change: dict[str, Any],
+    settings: dict[str, str],
+    failing: str,
+) -> None:
+    ava = instances[shape]
+    minting = {name: value for name, value in change.items() if name != "tampered"}
+    token = ava.mint_alb_token(sub="ann", **minting)
+    tampered = change.get("tampered", False)
+    headers = {"x-amzn-ava-user-context": _tampered(token) if tampered else token}
+    with KeyServer(ava) as server:
+        code, output = run_inspect(server.settings(**settings), headers)
+    assert code == 1
+    assert failing in output, output
+    assert output.count("FAIL") == 2, output  # that stage, and the verifier's verdict
+    assert "FAIL  verdict of the verifier: " in output
+    assert _access_checks(output) == []
+
+
+def test_the_alb_headers_are_pointed_out_under_verified_access(
+    instances: dict[str, FakeVerifiedAccess], idp: FakeIdentityProvider, run_inspect: Inspect
+) -> None:
+    # The commonest mistake: provider='verified-access' for an app behind an ALB, or back.
+    ava = instances["oidc"]
+    with KeyServer(ava) as server:
+        code, output = run_inspect(server.settings(), idp.headers())
+    assert code == 1
+    assert "FAIL  Verified Access token present: header missing\n" in output
+    assert (
+        "  the request carries x-amzn-oidc-data, x-amzn-oidc-accesstoken, x-amzn-oidc-identity, "
+        "which provider='verified-access' does not read: is the provider setting right?"
+    ) in output
+    assert "FAIL  verdict of the verifier: missing_token: the x-amzn-ava-user-context" in output
+
+
+def test_a_user_context_is_pointed_out_behind_an_alb(
+    instances: dict[str, FakeVerifiedAccess],
+    key_server: KeyServer,
+    run_inspect: Inspect,
+) -> None:
+    code, output = run_inspect(key_server.settings(), instances["oidc"].headers())
+    assert code == 1
+    assert "FAIL  ALB token present: header missing\n" in output
+    assert (
+        "  the request carries x-amzn-ava-user-context, which provider='alb' does not read"
+    ) in output
+
+
+def test_the_user_context_can_be_given_as_a_flag(
+    instances: dict[str, FakeVerifiedAccess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ava = instances["iam-identity-center"]
+    token = ava.mint_alb_token(sub="ann")
+    with KeyServer(ava) as server:
+        code = main(["inspect", "--user-context", token, *_flags(server.settings())])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert "PASS  verdict of the verifier: User(sub='ann'" in output
+    _assert_no_token(output, {"x-amzn-ava-user-context": token})

@@ -1,8 +1,9 @@
 """The ``cognito-auth-middleware`` command: ``inspect``, ``emulate`` and ``demo``.
 
-``cognito-auth-middleware inspect --request saved.txt`` decodes the ALB headers of a saved
-request and checks them stage by stage against the configuration (flags, or the
-``COGNITO_AUTH_*`` environment), for debugging a real deployment. It never prints a token.
+``cognito-auth-middleware inspect --request saved.txt`` decodes the identity headers of a saved
+request (the ALB's, or with ``--provider verified-access`` Verified Access's) and checks them
+stage by stage against the configuration (flags, or the ``COGNITO_AUTH_*`` environment), for
+debugging a real deployment. It never prints a token.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
+from cognito_auth_middleware.core.headers import (
+    ACCESS_TOKEN,
+    IDENTITY,
+    OIDC_DATA,
+    VERIFIED_ACCESS_CONTEXT,
+)
 from cognito_auth_middleware.drivers.sync import Verifier
 from cognito_auth_middleware.exceptions import ConfigurationError
 
@@ -28,25 +34,44 @@ _SETTINGS_FLAGS = (
     ("--alb-key-url", "alb_key_url", "base URL of the ALB public keys"),
     ("--jwks-url", "jwks_url", "URL of the JWKS (the pool's, or the provider's)"),
     ("--leeway", "leeway", "seconds of clock skew tolerated"),
-    ("--issuer", "issuer", "the exact issuer (required for an OIDC provider other than Cognito)"),
+    (
+        "--issuer",
+        "issuer",
+        "the exact issuer (required for an OIDC provider other than Cognito; with "
+        "verified-access, pins the trust provider's)",
+    ),
     ("--access-token-kind", "access_token_kind", "cognito (default), jwt or opaque"),
     ("--audience", "audience", "with jwt: an accepted aud of the access token (repeatable)"),
     ("--groups-claim", "groups_claim", "the claim (or dotted path) listing the groups"),
     ("--subject-claim", "subject_claim", "with jwt: the access token's claim equal to sub"),
+    ("--provider", "provider", "who signs the user's claims: alb (default) or verified-access"),
+    (
+        "--verified-access-instance-arn",
+        "verified_access_instance_arn",
+        "with verified-access: ARN of the Verified Access instance (repeatable)",
+    ),
+    (
+        "--verified-access-key-url",
+        "verified_access_key_url",
+        "with verified-access: base URL of its public keys (default: the region's AWS endpoint)",
+    ),
 )
-_REPEATABLE = ("alb_arn", "client_id", "audience")
+_REPEATABLE = ("alb_arn", "client_id", "audience", "verified_access_instance_arn")
 
 
 def _inspect_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "inspect",
-        help="decode ALB headers and check each stage of the trust chain",
+        help="decode ALB (or Verified Access) headers and check each stage of the trust chain",
         description="Settings not given as flags come from COGNITO_AUTH_* variables.",
     )
     parser.add_argument("--request", metavar="FILE", help="a saved request ('-' for stdin)")
     parser.add_argument("--oidc-data", help="the x-amzn-oidc-data header value")
     parser.add_argument("--access-token", help="the x-amzn-oidc-accesstoken header value")
     parser.add_argument("--identity", help="the x-amzn-oidc-identity header value")
+    parser.add_argument(
+        "--user-context", help="the x-amzn-ava-user-context header value (Verified Access)"
+    )
     for flag, dest, text in _SETTINGS_FLAGS:
         action = "append" if dest in _REPEATABLE else "store"
         parser.add_argument(flag, dest=dest, help=text, action=action)
@@ -57,7 +82,12 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.request:
         with open(args.request if args.request != "-" else 0, encoding="utf-8") as source:
             headers = read_saved_request(source.read())
-    for name, value in ((OIDC_DATA, args.oidc_data), (ACCESS_TOKEN, args.access_token)):
+    given = (
+        (OIDC_DATA, args.oidc_data),
+        (ACCESS_TOKEN, args.access_token),
+        (VERIFIED_ACCESS_CONTEXT, args.user_context),
+    )
+    for name, value in given:
         if value:
             headers[name] = value
     if args.identity:
@@ -89,13 +119,36 @@ def _emulate_parser(commands: Any) -> None:
         "--host", default="127.0.0.1", help="localhost or a loopback address (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    parser.add_argument(
+        "--provider",
+        choices=("alb", "verified-access"),
+        default="alb",
+        help="what to stand in for: the ALB (default) or AWS Verified Access",
+    )
+    parser.add_argument(
+        "--trust-provider",
+        choices=("oidc", "iam-identity-center"),
+        default=None,
+        help="with --provider verified-access: the user trust provider whose claim shape is "
+        "signed (default oidc; iam-identity-center carries no groups)",
+    )
 
 
-def _emulate(args: argparse.Namespace) -> int:
+def _emulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from cognito_auth_middleware.testing import FakeIdentityProvider, FakeVerifiedAccess
+
     from .emulator import EmulatedUser, run
 
+    if args.trust_provider is not None and args.provider != "verified-access":
+        parser.error("--trust-provider applies to --provider verified-access only")
+    idp = (
+        FakeVerifiedAccess(args.trust_provider or "oidc")
+        if args.provider == "verified-access"
+        else FakeIdentityProvider()
+    )
     groups = tuple(group.strip() for group in args.groups.split(",") if group.strip())
-    run(args.upstream, EmulatedUser(args.user, groups, args.name), host=args.host, port=args.port)
+    user = EmulatedUser(args.user, groups, args.name)
+    run(args.upstream, user, host=args.host, port=args.port, idp=idp)
     return 0
 
 
@@ -113,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return _emulate(args) if args.command == "emulate" else _inspect(args)
+    return _emulate(args, parser) if args.command == "emulate" else _inspect(args)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,14 @@ serves the public keys your app must trust, so the app runs with real verificati
   ``logout_uri``, as Cognito's), the other half of an app's sign-out (``logout_path``);
 * ``/_emulator/alb-keys/{kid}`` and ``/_emulator/jwks.json``: the keys.
 
+With ``--provider verified-access`` it stands in for AWS Verified Access instead (signing with
+a :class:`~cognito_auth_middleware.testing.FakeVerifiedAccess`): each request gets one
+``x-amzn-ava-user-context`` header (ES384, in the claim shape of an OIDC trust provider or of
+IAM Identity Center, which carries no groups), the P-384 key is served at
+``/_emulator/verified-access-keys/{kid}``, and there is no access token, JWKS or pool logout
+endpoint. In either mode a client's own ``x-amzn-oidc-*`` and ``x-amzn-ava-*`` headers are
+stripped, so neither kind can be forged through the emulator.
+
 Like the ALB it keeps two sessions in the browser: the user pool's (the user chosen on the
 sign-in page, or "signed out") and the ALB's own, ``AWSELBAuthSessionCookie-0`` and ``-1``
 (split in two shards, as the ALB splits a large cookie, so that a sign-out is seen to expire
@@ -18,7 +26,9 @@ does (the ALB would sign the user in again through the pool, silently); with nei
 go on without ALB headers.
 
 Configure the app with the settings the command prints (``COGNITO_AUTH_ALB_ARN``,
-``..._USER_POOL_ID``, ``..._CLIENT_ID``, ``..._ALB_KEY_URL``, ``..._JWKS_URL``).
+``..._USER_POOL_ID``, ``..._CLIENT_ID``, ``..._ALB_KEY_URL``, ``..._JWKS_URL``; for Verified
+Access ``..._PROVIDER``, ``..._VERIFIED_ACCESS_INSTANCE_ARN``, ``..._VERIFIED_ACCESS_KEY_URL``
+and ``..._ISSUER``).
 
 Warning: for local development only. Anyone who reaches the emulator can choose to be anyone, so
 it is kept to a loopback tool: it listens on loopback only; it answers only requests whose
@@ -61,7 +71,7 @@ from starlette.websockets import WebSocket, WebSocketClose
 from cognito_auth_middleware.core.cache import BoundedCache
 from cognito_auth_middleware.core.dev_mode import is_loopback, is_loopback_host
 from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
-from cognito_auth_middleware.testing import FakeIdentityProvider
+from cognito_auth_middleware.testing import FakeIdentityProvider, FakeVerifiedAccess
 
 __all__ = ["EmulatedUser", "Emulator"]
 
@@ -70,6 +80,9 @@ COOKIE = "cognito_emulator_user"  # the user pool's session
 SIGNED_OUT = "signed-out"  # the cookie's value after a sign-out
 ALB_COOKIE = "AWSELBAuthSessionCookie"  # the ALB's session, in shards ALB_COOKIE-0, -1
 MAX_FORM_BYTES = 65536  # a sign-in form is a few hundred bytes; a larger body is refused (413)
+# Identity headers only the emulator may set: a client's own are dropped in every mode, so an
+# app configured for either provider never sees one the emulator did not sign.
+_IDENTITY_PREFIXES = (b"x-amzn-oidc-", b"x-amzn-ava-")
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -218,7 +231,9 @@ class Emulator:
             goes to its scheme, host and port (under its path, if it has one).
         user: Who is signed in until someone uses the sign-in page.
         public_url: The emulator's own base URL (for the key URLs it prints).
-        idp: The keys to sign with (fresh ones by default).
+        idp: The keys to sign with (fresh ones by default). A
+            :class:`~cognito_auth_middleware.testing.FakeVerifiedAccess` makes the emulator
+            stand in for AWS Verified Access rather than the ALB.
 
     Raises:
         ValueError: ``upstream`` is not an http(s) URL without query or fragment.
@@ -226,6 +241,8 @@ class Emulator:
     Example::
 
         uvicorn.run(Emulator("http://127.0.0.1:8000", EmulatedUser("a@example.com")), port=9000)
+        # Verified Access, with an IAM Identity Center trust provider:
+        Emulator(upstream, user, idp=FakeVerifiedAccess("iam-identity-center"))
     """
 
     upstream: str
@@ -247,14 +264,21 @@ class Emulator:
         # one is minted per user and hour (as Cognito issues them), not per proxied request.
         self._access_tokens: BoundedCache[EmulatedUser, tuple[str, float]] = BoundedCache(64)
         not_found = PlainTextResponse("not found", 404)
+        if isinstance(self.idp, FakeVerifiedAccess):
+            # Verified Access signs the user's claims alone: no pool, so no JWKS and no logout.
+            own = [Route(f"{PREFIX}/verified-access-keys/{{kid}}", self._alb_key)]
+        else:
+            own = [
+                Route(f"{PREFIX}/logout", self._pool_logout, methods=["GET"]),
+                Route(f"{PREFIX}/alb-keys/{{kid}}", self._alb_key),
+                Route(f"{PREFIX}/jwks.json", self._jwks),
+            ]
         self._router = Router(
             routes=[
                 Route(f"{PREFIX}/sign-in", self._sign_in_page, methods=["GET"]),
                 Route(f"{PREFIX}/sign-in", self._sign_in, methods=["POST"]),
                 Route(f"{PREFIX}/sign-out", self._sign_out, methods=["POST"]),
-                Route(f"{PREFIX}/logout", self._pool_logout, methods=["GET"]),
-                Route(f"{PREFIX}/alb-keys/{{kid}}", self._alb_key),
-                Route(f"{PREFIX}/jwks.json", self._jwks),
+                *own,
                 # The rest of the prefix is the emulator's own and never reaches the app.
                 Route(f"{PREFIX}/{{rest:path}}", not_found),  # an ASGI app: any method
                 WebSocketRoute(f"{PREFIX}/{{rest:path}}", WebSocketClose(1008)),
@@ -265,8 +289,22 @@ class Emulator:
             lifespan=self._lifespan,
         )
 
+    @property
+    def signer(self) -> str:
+        """Who the emulator stands in for: ``ALB``, or ``Verified Access``."""
+        return "Verified Access" if isinstance(self.idp, FakeVerifiedAccess) else "ALB"
+
     def app_settings(self) -> dict[str, str]:
         """The ``COGNITO_AUTH_*`` variables the protected app needs to trust this emulator."""
+        if isinstance(self.idp, FakeVerifiedAccess):
+            return {
+                "COGNITO_AUTH_PROVIDER": "verified-access",
+                "COGNITO_AUTH_VERIFIED_ACCESS_INSTANCE_ARN": self.idp.instance_arn,
+                "COGNITO_AUTH_VERIFIED_ACCESS_KEY_URL": (
+                    f"{self.public_url}{PREFIX}/verified-access-keys"
+                ),
+                "COGNITO_AUTH_ISSUER": self.idp.issuer,
+            }
         return {
             "COGNITO_AUTH_ALB_ARN": self.idp.alb_arn,
             "COGNITO_AUTH_USER_POOL_ID": self.idp.user_pool_id,
@@ -279,8 +317,22 @@ class Emulator:
         }
 
     def signed_headers(self, user: EmulatedUser) -> list[tuple[bytes, bytes]]:
-        """ALB headers for ``user``: a freshly signed ALB token, the user's access token."""
+        """ALB headers for ``user``: a freshly signed ALB token, the user's access token.
+
+        For Verified Access, the one ``x-amzn-ava-user-context`` header (its groups only in
+        the OIDC trust provider's shape: IAM Identity Center sends none).
+        """
         now = time.time()
+        if isinstance(self.idp, FakeVerifiedAccess):
+            context = self.idp.headers(
+                sub=user.sub,
+                email=user.email,
+                username=user.email,
+                name=user.name,
+                groups=list(user.groups),
+                now=now,
+            )
+            return [(name.encode(), value.encode()) for name, value in context.items()]
         cached = self._access_tokens.get(user)
         if cached is None or cached[1] - now < 300:
             token = self.idp.mint_access_token(sub=user.sub, groups=list(user.groups), now=now)
@@ -328,13 +380,14 @@ class Emulator:
         kept = [
             (name, value)
             for name, value in connection.headers.raw
-            if not name.startswith(b"x-amzn-oidc-") and name.decode("latin-1") not in dropped
+            if not name.startswith(_IDENTITY_PREFIXES) and name.decode("latin-1") not in dropped
         ]
         if connection.client:
             kept.append((b"x-forwarded-for", connection.client.host.encode()))
         kept.append((b"x-forwarded-proto", b"http"))
         user = self._current_user(connection)
-        # Signed out: the request goes on without ALB headers, as with on-unauthenticated=allow.
+        # Signed out: the request goes on without identity headers, as the ALB's
+        # on-unauthenticated=allow would send it.
         return kept + (self.signed_headers(user) if user is not None else [])
 
     def _target(self, scope: Scope, *, websocket: bool = False) -> str:
@@ -431,7 +484,15 @@ class Emulator:
         return Response(self.idp.alb_public_pem(), media_type="application/x-pem-file")
 
     async def _sign_in_page(self, request: Request) -> Response:
-        return HTMLResponse(_sign_in_page(self._current_user(request), self.user, self.upstream))
+        page = _sign_in_page(self._current_user(request), self.user, self.upstream, self._mode())
+        return HTMLResponse(page)
+
+    def _mode(self) -> _Mode:
+        if not isinstance(self.idp, FakeVerifiedAccess):
+            return _Mode("ALB", "ALB headers", groups=True)
+        oidc = self.idp.shape == "oidc"
+        trust = "an OIDC trust provider" if oidc else "IAM Identity Center"
+        return _Mode(f"Verified Access ({trust})", "a Verified Access user context", groups=oidc)
 
     async def _sign_in(self, request: Request) -> Response:
         if _cross_site(request):
@@ -477,28 +538,40 @@ def _upstream_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10), follow_redirects=False)
 
 
-def _sign_in_page(user: EmulatedUser | None, default: EmulatedUser, upstream: str) -> str:
+@dataclass(frozen=True)
+class _Mode:
+    """What the sign-in page says the emulator stands in for and signs."""
+
+    title: str
+    headers: str
+    groups: bool  # whether the signed headers carry the groups
+
+
+def _sign_in_page(
+    user: EmulatedUser | None, default: EmulatedUser, upstream: str, mode: _Mode
+) -> str:
     value = html.escape
     if user is None:
         status = f"""<strong id=current>Signed out</strong>: requests are forwarded to
-<code>{value(upstream)}</code> without ALB headers.</p>"""
+<code>{value(upstream)}</code> without {mode.headers}.</p>"""
     else:
         status = f"""Signed in as <strong id=current>{value(user.email)}</strong>
 (groups: <span id=current-groups>{value(", ".join(user.groups) or "none")}</span>).
-Requests are forwarded to <code>{value(upstream)}</code> with freshly signed ALB headers.</p>
+Requests are forwarded to <code>{value(upstream)}</code> with freshly signed {mode.headers}.</p>
 <form method=post action="{PREFIX}/sign-out">
 <p><button type=submit id=sign-out>Sign out</button></p>
 </form>"""
     shown = user or default
+    no_groups = "" if mode.groups else " (IAM Identity Center sends no groups: not signed)"
     return f"""<!doctype html><html lang=en><meta charset=utf-8>
-<title>ALB emulator: sign in</title>
+<title>{mode.title} emulator: sign in</title>
 <body style="font-family:system-ui,sans-serif;max-width:36em;margin:3em auto">
-<h1>ALB emulator</h1>
+<h1>{mode.title} emulator</h1>
 <p>{status}
 <form method=post action="{PREFIX}/sign-in">
 <p><label>Email <input name=email id=email value="{value(shown.email)}" required></label></p>
 <p><label>Name <input name=name id=name value="{value(shown.name or "")}"></label></p>
-<p><label>Groups (comma-separated)
+<p><label>Groups (comma-separated){no_groups}
 <input name=groups id=groups value="{value(", ".join(shown.groups))}"></label></p>
 <p><button type=submit id=sign-in>Sign in</button></p>
 </form>
@@ -506,10 +579,18 @@ Requests are forwarded to <code>{value(upstream)}</code> with freshly signed ALB
 </body></html>"""
 
 
-def run(upstream: str, user: EmulatedUser, *, host: str = "127.0.0.1", port: int = 9000) -> None:
+def run(
+    upstream: str,
+    user: EmulatedUser,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    idp: FakeIdentityProvider | None = None,
+) -> None:
     """Serve the emulator on a loopback address until interrupted, printing the app's settings.
 
-    ``host`` is ``localhost`` or a loopback address (``127.0.0.1``, ``::1``).
+    ``host`` is ``localhost`` or a loopback address (``127.0.0.1``, ``::1``); ``idp`` as for
+    :class:`Emulator` (a ``FakeVerifiedAccess`` for Verified Access).
     """
     host = host.strip("[]")
     if not (host.lower() == "localhost" or is_loopback(host)):
@@ -522,11 +603,13 @@ def run(upstream: str, user: EmulatedUser, *, host: str = "127.0.0.1", port: int
         ) from None
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     try:
-        emulator = Emulator(upstream, user, public_url=base)
+        emulator = Emulator(upstream, user, public_url=base, idp=idp or FakeIdentityProvider())
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    print(f"ALB emulator on {base} -> {upstream}")
+    print(f"{emulator.signer} emulator on {base} -> {upstream}")
     print(f"Sign in / switch user: {base}{PREFIX}/sign-in")
+    if isinstance(emulator.idp, FakeVerifiedAccess) and emulator.idp.shape != "oidc":
+        print("IAM Identity Center sends no groups: the user's groups are not signed")
     print("Start your app with:")
     for name, value in emulator.app_settings().items():
         print(f"  export {name}={value}")

@@ -1,4 +1,9 @@
-"""The diagnosis of one request: the mode, the tokens, the ALB stages, binding, groups, verdict."""
+"""The diagnosis of one request: the mode, the tokens, the signer's stages, groups, verdict.
+
+The signer is the ALB (``x-amzn-oidc-data``, with an access token and the identity header) or,
+with ``provider="verified-access"``, a Verified Access instance (``x-amzn-ava-user-context``
+alone: no access token, so no access-token stages and no binding).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,20 @@ from collections.abc import Generator, Iterator, Mapping
 from cognito_auth_middleware.core.claims import (
     ACCESS,
     ALB,
+    VERIFIED_ACCESS,
     HeaderRules,
     VerifiedToken,
     alb_record,
     check_signature,
+    verified_access_record,
 )
 from cognito_auth_middleware.core.engine import Engine
-from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
+from cognito_auth_middleware.core.headers import (
+    ACCESS_TOKEN,
+    IDENTITY,
+    OIDC_DATA,
+    VERIFIED_ACCESS_CONTEXT,
+)
 from cognito_auth_middleware.core.tokens import ParsedToken, parse_token
 from cognito_auth_middleware.drivers.sync import Verifier
 from cognito_auth_middleware.exceptions import AuthenticationError
@@ -23,19 +35,30 @@ from cognito_auth_middleware.settings import Settings
 from cognito_auth_middleware.user import User
 
 from .access import access_stages
-from .report import Check, describe, when
+from .report import Check, describe, short, when
 
 __all__ = ["diagnose", "read_saved_request"]
 
+#: Every identity header a saved request may carry, of either provider.
+_IDENTITY_HEADERS = (OIDC_DATA, ACCESS_TOKEN, IDENTITY, VERIFIED_ACCESS_CONTEXT)
+
 
 def read_saved_request(text: str) -> dict[str, str]:
-    """The ALB headers found in a saved request (raw HTTP or ``Name: value`` lines)."""
+    """The identity headers found in a saved request (raw HTTP or ``Name: value`` lines).
+
+    The ALB's ``x-amzn-oidc-*`` headers and Verified Access's ``x-amzn-ava-user-context``.
+    """
     found: dict[str, str] = {}
     for line in text.splitlines():
         name, colon, value = line.partition(":")
-        if colon and name.strip().lower() in (OIDC_DATA, ACCESS_TOKEN, IDENTITY):
+        if colon and name.strip().lower() in _IDENTITY_HEADERS:
             found[name.strip().lower()] = value.strip()
     return found
+
+
+def _claims_label(settings: Settings) -> str:
+    """The name of the token holding the user's signed claims (as the engine names it)."""
+    return VERIFIED_ACCESS if settings.provider == "verified-access" else ALB
 
 
 def diagnose(
@@ -44,25 +67,31 @@ def diagnose(
     """Yield lines of description and :class:`Check` results, in order.
 
     Args:
-        headers: The ALB headers (lower-case names), as received.
+        headers: The identity headers (lower-case names), as received; those of the
+            other provider are not read, only pointed out when the expected one is missing.
         verifier: Verifies with the configuration under test; its key fetches are used.
         now: The time to check against (default: now).
     """
     moment = time.time() if now is None else now
     settings = verifier.settings
     opaque = settings.access_token_kind == "opaque"  # noqa: S105 (a kind, not a secret)
-    oidc, access, identity = (headers.get(n) for n in (OIDC_DATA, ACCESS_TOKEN, IDENTITY))
+    label = _claims_label(settings)
+    read = verifier.headers.names  # what the verifier reads: the signed claims first
+    claims, access, identity = ([headers.get(name) for name in read] + [None, None])[:3]
     yield from _mode(settings, verifier.engine)
     parsed: dict[str, ParsedToken] = {}
-    for label, text in ((ALB, oidc), (ACCESS, access)):
-        token = yield from _decode(label, text, opaque=opaque and label == ACCESS)
+    tokens = ((label, claims), (ACCESS, access)) if label == ALB else ((label, claims),)
+    for name, text in tokens:
+        token = yield from _decode(name, text, opaque=opaque and name == ACCESS)
         if token is not None:
-            parsed[label] = token
+            parsed[name] = token
+        elif not text and name == label:
+            yield from _other_provider(headers, read, settings)
     verified: dict[str, VerifiedToken] = {}
-    if ALB in parsed:
-        alb = yield from _alb_stages(parsed[ALB], verifier, moment)
-        if alb is not None:
-            verified[ALB] = alb
+    if label in parsed:
+        record = yield from _claims_stages(parsed[label], verifier, moment)
+        if record is not None:
+            verified[label] = record
     if ACCESS in parsed:
         record = yield from access_stages(parsed[ACCESS], verified.get(ALB), verifier, moment)
         if record is not None:
@@ -70,25 +99,41 @@ def diagnose(
     yield from _time_and_binding_checks(verified, identity, settings, moment)
     yield _groups(parsed, verified, settings, verifier.engine)
     try:
-        user = verifier.authenticate(oidc, access, identity)
+        user = verifier.authenticate(claims, access, identity)
     except AuthenticationError as exc:
         yield Check("verdict of the verifier", False, f"{exc.code}: {exc.message}")
     else:
         yield Check("verdict of the verifier", True, repr(user))
 
 
-def _groups_source(engine: Engine) -> str:
-    return ALB if engine.groups_from == "oidc_data" else ACCESS
+def _other_provider(
+    headers: Mapping[str, str], read: tuple[str, ...], settings: Settings
+) -> Iterator[str]:
+    """A hint when the request carries the other provider's headers: a wrong ``provider``?"""
+    others = [name for name in _IDENTITY_HEADERS if name in headers and name not in read]
+    if others:
+        yield (
+            f"  the request carries {', '.join(others)}, which provider={settings.provider!r} "
+            f"does not read: is the provider setting right?"
+        )
+
+
+def _groups_source(settings: Settings, engine: Engine) -> str:
+    return _claims_label(settings) if engine.groups_from == "oidc_data" else ACCESS
 
 
 def _mode(settings: Settings, engine: Engine) -> Iterator[str]:
     """What the configuration makes of the headers: the provider and the access-token mode."""
+    if settings.provider == "verified-access":
+        yield from _verified_access_mode(settings)
+        return
     kind = settings.access_token_kind
     issuer = settings.issuer or f"any Cognito user pool of {settings.region}"
     subject = f", subject_claim={settings.subject_claim!r}" if kind == "jwt" else ""
     yield (
         f"provider: issuer={issuer}, access_token_kind={kind!r}, "
-        f"groups_claim={settings.groups_claim!r} (in the {_groups_source(engine)}){subject}"
+        f"groups_claim={settings.groups_claim!r} (in the {_groups_source(settings, engine)})"
+        f"{subject}"
     )
     algorithms = " or ".join(HeaderRules(settings).access_algorithms)
     if kind == "cognito":
@@ -117,6 +162,25 @@ def _mode(settings: Settings, engine: Engine) -> Iterator[str]:
     )
 
 
+def _verified_access_mode(settings: Settings) -> Iterator[str]:
+    """What ``provider="verified-access"`` makes of the request: one signed header, no more."""
+    instances = list(settings.verified_access_instance_arn) or "NOT SET"
+    issuer = settings.issuer or "any (not pinned)"
+    yield (
+        f"provider: verified-access, instance={instances}, issuer={issuer}, "
+        f"groups_claim={settings.groups_claim!r} (in the {VERIFIED_ACCESS})"
+    )
+    yield (
+        f"  Verified Access signs the user's claims alone ({VERIFIED_ACCESS_CONTEXT}, ES384): "
+        "there is no access token to verify or bind; the token says who the user is and holds "
+        "the groups (an OIDC trust provider's; IAM Identity Center sends none)"
+    )
+    yield (
+        f"configuration: keys at {settings.signer_key_base_url}/<kid>, "
+        f"region={settings.region}, leeway={settings.leeway:g}s"
+    )
+
+
 def _decode(
     label: str, text: str | None, *, opaque: bool
 ) -> Generator[str | Check, None, ParsedToken | None]:
@@ -138,27 +202,45 @@ def _decode(
     for name in ("exp", "nbf", "iat"):
         if name in token.claims:
             yield f"  {name}: {when(token.claims[name])}"
+        elif name in token.header:  # Verified Access puts exp in the header only
+            yield f"  {name} (in the header): {when(token.header[name])}"
     return token
 
 
-def _alb_stages(
+def _claims_stages(
     token: ParsedToken, verifier: Verifier, now: float
 ) -> Generator[Check, None, VerifiedToken | None]:
+    """The signed claims' stages: the header's rules, then key, signature and fields."""
     settings, keys = verifier.settings, verifier.engine.keys
+    label = _claims_label(settings)
+    va = label == VERIFIED_ACCESS
+    signer = label.removesuffix(" token")
     # Each step names itself before it runs: a failure is reported against the step that raised.
-    step = "ALB header: ES256, UUID kid, signer, client, issuer"
+    step = (
+        f"{signer} header: ES384, UUID kid, signer, issuer"
+        if va
+        else f"{signer} header: ES256, UUID kid, signer, client, issuer"
+    )
     try:
-        kid, issuer = HeaderRules(settings).check_alb(token.header)
+        kid, issuer = HeaderRules(settings).check_claims_token(token.header)
         yield Check(step, True, f"kid {kid}, issuer {issuer}, signer {token.header['signer']!r}")
-        step = "ALB signature and fields"
+        step = f"{signer} signature and fields"
         url = settings.alb_key_url_for(kid)
         key = keys.alb_key(url, now) or keys.accept_alb(url, verifier.fetch(url), now)
-        check_signature(token, key, ALB)
-        record = alb_record(token, issuer, settings.leeway)
+        check_signature(token, key, label)
+        if va:
+            record = verified_access_record(token, issuer, settings.leeway)
+        else:
+            record = alb_record(token, issuer, settings.leeway)
     except AuthenticationError as exc:
         yield Check(step, False, exc.message)
         return None
-    yield Check(step, True, f"key {url}")
+    if not va:
+        yield Check(step, True, f"key {url}")
+        return record
+    # The record's sub came from user.user_id when the payload named none (verified_access_record).
+    shape = "an OIDC trust provider's" if "sub" in token.claims else "IAM Identity Center's"
+    yield Check(step, True, f"key {url}; {shape} claims, sub {short(record.sub)}")
     return record
 
 
@@ -195,19 +277,22 @@ def _groups(
     engine: Engine,
 ) -> str:
     """The groups the decoded claims give, read as the engine reads them (``User.from_claims``)."""
-    source = _groups_source(engine)
+    label = _claims_label(settings)
+    source = _groups_source(settings, engine)
     where = f"groups (claim {settings.groups_claim!r} of the {source})"
-    if ALB not in parsed or (source == ACCESS and ACCESS not in parsed):
+    if label not in parsed or (source == ACCESS and ACCESS not in parsed):
         return f"{where}: not read (a token could not be decoded)"
     access = parsed[ACCESS].claims if ACCESS in parsed else {}
+    # Verified: the claims the engine reads (IAM Identity Center's mapped onto sub, email, ...).
+    claims = verified[label].claims if label in verified else parsed[label].claims
     try:
         user = User.from_claims(
-            parsed[ALB].claims,
+            claims,
             access,
             groups_claim=settings.groups_claim,
             groups_from=engine.groups_from,
         )
     except AuthenticationError as exc:
         return f"{where}: not read ({exc.message})"
-    trusted = ALB in verified and (source == ALB or ACCESS in verified)
+    trusted = label in verified and (source == label or ACCESS in verified)
     return f"{where}: {list(user.groups)!r}" + ("" if trusted else " (as decoded, not verified)")
