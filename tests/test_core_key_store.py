@@ -315,6 +315,95 @@ def test_a_jwks_success_forgets_its_failures(store: KeyStore, idp: FakeIdentityP
     assert store.sizes["backoff"] == 0
 
 
+# --- another provider's discovery document ------------------------------------------------------
+
+ISSUER = "https://idp.example.test/oauth2/default"
+DISCOVERY = f"{ISSUER}/.well-known/openid-configuration"
+PROVIDER_JWKS = f"{ISSUER}/v1/keys"
+CANNOT_DISCOVER = f"cannot obtain the provider's discovery document from {DISCOVERY}"
+
+
+def _discovery(jwks_uri: str = PROVIDER_JWKS, issuer: str = ISSUER) -> KeyResponse:
+    return KeyResponse(200, json.dumps({"issuer": issuer, "jwks_uri": jwks_uri}).encode())
+
+
+def test_a_discovered_jwks_uri_is_kept_and_needs_no_fetch(store: KeyStore) -> None:
+    assert store.jwks_uri(DISCOVERY, NOW) is None
+    assert store.accept_discovery(DISCOVERY, ISSUER, _discovery(), NOW) == PROVIDER_JWKS
+    assert store.jwks_uri(DISCOVERY, NOW + 10**6) == PROVIDER_JWKS
+    assert store.sizes["discovered"] == 1
+
+
+def test_the_first_discovery_document_read_is_the_one_kept(store: KeyStore) -> None:
+    response = _discovery()
+    assert store.accept_discovery(DISCOVERY, ISSUER, response, NOW) == PROVIDER_JWKS
+    assert store.accept_discovery(DISCOVERY, ISSUER, response, NOW) == PROVIDER_JWKS
+    # Requests that waited on other fetches bring other answers: the one read first stands.
+    other = _discovery(f"{ISSUER}/v2/keys")
+    assert store.accept_discovery(DISCOVERY, ISSUER, other, NOW + 1) == PROVIDER_JWKS
+    failure = FetchFailure("refused")
+    assert store.accept_discovery(DISCOVERY, ISSUER, failure, NOW + 1) == PROVIDER_JWKS
+    assert store.sizes["backoff"] == 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        pytest.param(FetchFailure("timed out"), "timed out", id="failure"),
+        pytest.param(KeyResponse(500, b""), "HTTP 500", id="http-500"),
+        pytest.param(KeyResponse(404, b""), "HTTP 404", id="http-404"),
+        pytest.param(KeyResponse(200, b"junk"), "the discovery document is not JSON", id="junk"),
+        pytest.param(
+            _discovery(issuer="https://idp.example.test"),
+            "the discovery document names another issuer",
+            id="another-issuer",
+        ),
+    ],
+)
+def test_a_discovery_answer_that_is_no_document_is_unavailable(
+    store: KeyStore,
+    caplog: pytest.LogCaptureFixture,
+    answer: KeyResponse | FetchFailure,
+    reason: str,
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING, logger="cognito_auth_middleware"),
+        pytest.raises(KeysUnavailableError) as caught,
+    ):
+        store.accept_discovery(DISCOVERY, ISSUER, answer, NOW)
+    assert caught.value.message == f"{CANNOT_DISCOVER}: {reason}"
+    assert caught.value.retry_after == 1
+    assert [record.getMessage() for record in caplog.records] == [f"{CANNOT_DISCOVER}: {reason}"]
+    assert store.sizes["discovered"] == 0
+    assert store.jwks_uri(DISCOVERY, NOW) is None  # one failure: the next request fetches again
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda: FetchFailure("refused"), id="failure"),
+        pytest.param(lambda: KeyResponse(500, b""), id="http-500"),
+        pytest.param(lambda: KeyResponse(200, b"junk"), id="junk"),
+    ],
+)
+def test_a_failing_discovery_url_backs_off_after_the_second_failure(
+    store: KeyStore, answer: Callable[[], KeyResponse | FetchFailure]
+) -> None:
+    for _ in range(2):
+        assert store.jwks_uri(DISCOVERY, NOW) is None
+        with pytest.raises(KeysUnavailableError) as caught:
+            store.accept_discovery(DISCOVERY, ISSUER, answer(), NOW)
+        assert caught.value.retry_after == 1
+    with pytest.raises(KeysUnavailableError) as caught:
+        store.jwks_uri(DISCOVERY, NOW + 0.75)  # refused: no fetch is admitted
+    assert caught.value.message == f"{CANNOT_DISCOVER}: recent fetches failed; retrying in 1s"
+    assert caught.value.retry_after == 1
+    assert store.jwks_uri(DISCOVERY, NOW + 1) is None
+    assert store.accept_discovery(DISCOVERY, ISSUER, _discovery(), NOW + 1) == PROVIDER_JWKS
+    assert store.sizes["backoff"] == 0  # the success forgot the failures
+    assert store.jwks_uri(DISCOVERY, NOW + 1) == PROVIDER_JWKS
+
+
 # --- sizes ------------------------------------------------------------------------------------
 
 
