@@ -123,6 +123,13 @@ def test_a_jwks_entry_the_tokens_may_not_use_is_skipped(
     assert list(keys) == ["good"]
 
 
+def test_an_entry_that_is_not_an_object_does_not_hide_the_keys_after_it(
+    rsa_key: rsa.RSAPrivateKey,
+) -> None:
+    content = json.dumps({"keys": [1, "a", None, [], _jwk(rsa_key, "good")]}).encode()
+    assert list(parse_jwks(content)) == ["good"]
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -234,6 +241,37 @@ def test_an_ec_jwks_entry_the_tokens_may_not_use_is_skipped(
     assert list(keys) == ["good"]
 
 
+def _ec_key_with_a_leading_zero_x() -> ec.EllipticCurvePrivateKey:
+    """The first private key 1, 2, 3... whose public x is under 2**248 (its first byte is 0)."""
+    scalar = 1
+    while True:
+        key = ec.derive_private_key(scalar, ec.SECP256R1())
+        if key.public_key().public_numbers().x < 2**248:
+            return key
+        scalar += 1
+
+
+def test_an_ec_coordinate_must_be_43_characters_of_unpadded_base64url(
+    ec_key: ec.EllipticCurvePrivateKey,
+) -> None:
+    good = _ec_jwk(ec_key, "good")
+    padded = _ec_jwk(ec_key, "padded") | {"x": good["x"] + "="}
+    keys = parse_jwks(_jwks(padded, good), ("ES256",))
+    assert list(keys) == ["good"]
+
+
+def test_an_ec_coordinate_must_be_the_full_32_bytes() -> None:
+    # RFC 7518 (6.2.1.2): the full size of a coordinate, so a leading zero byte is kept. The
+    # same x cut to 31 bytes (42 characters and one "=", still 43) names the same point.
+    key = _ec_key_with_a_leading_zero_x()
+    good = _ec_jwk(key, "good")
+    x = key.public_key().public_numbers().x
+    short = base64.urlsafe_b64encode(x.to_bytes(31, "big")).decode()[:-1]
+    assert (len(short), short[-1], good["x"][0]) == (43, "=", "A")
+    keys = parse_jwks(_jwks(_ec_jwk(key, "short") | {"x": short}, good), ("ES256",))
+    assert list(keys) == ["good"]
+
+
 def test_an_ec_jwk_without_alg_is_es256(ec_key: ec.EllipticCurvePrivateKey) -> None:
     entry = {k: v for k, v in _ec_jwk(ec_key).items() if k != "alg"}
     assert [key.alg for key in parse_jwks(_jwks(entry), ("ES256",)).values()] == ["ES256"]
@@ -245,6 +283,10 @@ def test_the_refusal_names_the_algorithms_looked_for() -> None:
 
 
 ISSUER = "https://idp.example.com/oauth2/default"
+SCHEME = "the discovery document's jwks_uri is not a URL of the issuer's scheme"
+NO_USABLE = "the discovery document has no usable jwks_uri"
+ANOTHER_ISSUER = "the discovery document names another issuer"
+LONGEST = "https://a.example/" + "k" * (2048 - len("https://a.example/"))
 
 
 @pytest.mark.parametrize(
@@ -255,21 +297,23 @@ ISSUER = "https://idp.example.com/oauth2/default"
         pytest.param(
             {"jwks_uri": "http://127.0.0.1:8080/keys"}, "http://127.0.0.1:8080", None, id="http"
         ),
-        pytest.param({"jwks_uri": "http://idp.example.com/keys"}, ISSUER, "scheme", id="down"),
-        pytest.param({"jwks_uri": "https://idp.example.com/k#f"}, ISSUER, "scheme", id="fragment"),
-        pytest.param({"jwks_uri": "https:///keys"}, ISSUER, "scheme", id="no-host"),
-        pytest.param({"jwks_uri": "https://:443/keys"}, ISSUER, "scheme", id="port-only"),
-        pytest.param({"jwks_uri": "keys"}, ISSUER, "scheme", id="relative"),
-        pytest.param({"jwks_uri": ""}, ISSUER, "no usable", id="empty"),
-        pytest.param(
-            {"jwks_uri": "https://a.example/" + "k" * 2048}, ISSUER, "no usable", id="long"
-        ),
-        pytest.param({"jwks_uri": "https://a.example/ k"}, ISSUER, "no usable", id="space"),
-        pytest.param({"jwks_uri": "https://a.example/\x7f"}, ISSUER, "no usable", id="del"),
-        pytest.param({"jwks_uri": "https://ä.example/k"}, ISSUER, "no usable", id="unicode"),
-        pytest.param({"jwks_uri": ["https://a.example/k"]}, ISSUER, "no usable", id="a-list"),
-        pytest.param({"issuer": ISSUER + "/"}, ISSUER, "another issuer", id="issuer-slash"),
-        pytest.param({"issuer": None}, ISSUER, "another issuer", id="issuer-null"),
+        pytest.param({"jwks_uri": LONGEST}, ISSUER, None, id="2048-characters"),
+        pytest.param({"jwks_uri": "http://idp.example.com/keys"}, ISSUER, SCHEME, id="down"),
+        pytest.param({"jwks_uri": "https://idp.example.com/k#f"}, ISSUER, SCHEME, id="fragment"),
+        pytest.param({"jwks_uri": "https:///keys"}, ISSUER, SCHEME, id="no-host"),
+        pytest.param({"jwks_uri": "https:///v1/keys"}, ISSUER, SCHEME, id="no-host-deep-path"),
+        pytest.param({"jwks_uri": "https://?a?b/keys"}, ISSUER, SCHEME, id="no-host-query"),
+        pytest.param({"jwks_uri": "https://:443/keys"}, ISSUER, SCHEME, id="port-only"),
+        pytest.param({"jwks_uri": "keys"}, ISSUER, SCHEME, id="relative"),
+        pytest.param({"jwks_uri": "k"}, ISSUER, SCHEME, id="one-character"),
+        pytest.param({"jwks_uri": ""}, ISSUER, NO_USABLE, id="empty"),
+        pytest.param({"jwks_uri": LONGEST + "k"}, ISSUER, NO_USABLE, id="2049-characters"),
+        pytest.param({"jwks_uri": "https://a.example/ k"}, ISSUER, NO_USABLE, id="space"),
+        pytest.param({"jwks_uri": "https://a.example/\x7f"}, ISSUER, NO_USABLE, id="del"),
+        pytest.param({"jwks_uri": "https://ä.example/k"}, ISSUER, NO_USABLE, id="unicode"),
+        pytest.param({"jwks_uri": ["https://a.example/k"]}, ISSUER, NO_USABLE, id="a-list"),
+        pytest.param({"issuer": ISSUER + "/"}, ISSUER, ANOTHER_ISSUER, id="issuer-slash"),
+        pytest.param({"issuer": None}, ISSUER, ANOTHER_ISSUER, id="issuer-null"),
     ],
 )
 def test_a_discovery_document_gives_the_jwks_uri_only_for_its_issuer(
@@ -280,14 +324,24 @@ def test_a_discovery_document_gives_the_jwks_uri_only_for_its_issuer(
     if expected is None:
         assert parse_discovery(content, issuer) == full["jwks_uri"]
     else:
-        with pytest.raises(ValueError, match=expected):
+        with pytest.raises(ValueError, match=re.escape(expected)) as caught:
             parse_discovery(content, issuer)
+        assert str(caught.value) == expected
 
 
-@pytest.mark.parametrize("content", [b"nope", b"[1]", b"[" * 100_000, b'"text"'])
-def test_a_discovery_answer_that_is_not_a_document_is_refused(content: bytes) -> None:
-    with pytest.raises(ValueError, match="discovery document is not"):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"nope", "the discovery document is not JSON", id="not-json"),
+        pytest.param(b"[" * 100_000, "the discovery document is not JSON", id="deep-nesting"),
+        pytest.param(b"[1]", "the discovery document is not a JSON object", id="a-list"),
+        pytest.param(b'"text"', "the discovery document is not a JSON object", id="a-string"),
+    ],
+)
+def test_a_discovery_answer_that_is_not_a_document_is_refused(content: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
         parse_discovery(content, ISSUER)
+    assert str(caught.value) == message
 
 
 # --- Verified Access: ES384 keys --------------------------------------------------------------
