@@ -472,6 +472,20 @@ def test_the_messages_in_full() -> None:
     )
 
 
+def test_the_json_error_is_cut_at_100_characters() -> None:
+    # A 5000-digit number: Python refuses to convert it, in a message of some 140 characters.
+    text = '{"allowed_groups": [' + "1" * 5000 + "]}"
+    with pytest.raises(ValueError, match="Exceeds the limit") as python:
+        json.loads(text)
+    assert len(str(python.value)) > 100
+    with pytest.raises(ConfigurationError) as caught:
+        Policy.from_json(text, "doc")
+    assert str(caught.value) == (
+        "the authorisation policy in doc is invalid: not JSON (ValueError: "
+        f"{str(python.value)[:100]})"
+    )
+
+
 @pytest.mark.parametrize(
     ("groups", "require_all", "member_of", "admitted"),
     [
