@@ -41,17 +41,20 @@ __all__ = ["diagnose", "read_saved_request"]
 
 #: Every identity header a saved request may carry, of either provider.
 _IDENTITY_HEADERS = (OIDC_DATA, ACCESS_TOKEN, IDENTITY, VERIFIED_ACCESS_CONTEXT)
+#: A machine client's token (``Authorization: Bearer <JWT>``), read with the ``bearer`` setting.
+AUTHORIZATION = "authorization"
 
 
 def read_saved_request(text: str) -> dict[str, str]:
-    """The identity headers found in a saved request (raw HTTP or ``Name: value`` lines).
+    """The headers inspect reads in a saved request (raw HTTP or ``Name: value`` lines).
 
-    The ALB's ``x-amzn-oidc-*`` headers and Verified Access's ``x-amzn-ava-user-context``.
+    The ALB's ``x-amzn-oidc-*`` headers, Verified Access's ``x-amzn-ava-user-context`` and
+    ``Authorization`` (a machine client's bearer token), by lower-case name.
     """
     found: dict[str, str] = {}
     for line in text.splitlines():
         name, colon, value = line.partition(":")
-        if colon and name.strip().lower() in _IDENTITY_HEADERS:
+        if colon and name.strip().lower() in (*_IDENTITY_HEADERS, AUTHORIZATION):
             found[name.strip().lower()] = value.strip()
     return found
 
