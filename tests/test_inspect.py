@@ -33,9 +33,14 @@ def _save(path: Path, headers: dict[str, str]) -> Path:
     return path
 
 
+_TOKEN_HEADERS = ("x-amzn-oidc-data", "x-amzn-oidc-accesstoken", "x-amzn-ava-user-context")
+
+
 def _assert_no_token(output: str, headers: dict[str, str]) -> None:
-    for name in ("x-amzn-oidc-data", "x-amzn-oidc-accesstoken", "x-amzn-ava-user-context"):
-        for part in headers.get(name, "").split("."):
+    tokens = [headers.get(name, "") for name in _TOKEN_HEADERS]
+    tokens.append(headers.get("authorization", "").partition(" ")[2])  # "Bearer <token>"
+    for token in tokens:
+        for part in token.split("."):
             if len(part) > 16:
                 assert part.rstrip("=") not in output
 
@@ -612,3 +617,210 @@ def test_the_user_context_can_be_given_as_a_flag(
     assert code == 0, output
     assert "PASS  verdict of the verifier: User(sub='ann'" in output
     _assert_no_token(output, {"x-amzn-ava-user-context": token})
+
+
+# Machine clients: Authorization: Bearer and no identity headers, with the bearer setting.
+
+
+def _machine(token: str) -> dict[str, str]:
+    """A machine client's request: a bearer token and no identity headers."""
+    return {"authorization": f"Bearer {token}"}
+
+
+def _header(token: str) -> dict[str, Any]:
+    """The decoded JOSE header of ``token``."""
+    header: dict[str, Any] = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    return header
+
+
+_BEARER_STAGES = (
+    "PASS  bearer token header: RS256 or ES256, kid: alg RS256, kid {kid}",
+    "PASS  bearer token issuer is bearer_issuer: {issuer}",
+    "PASS  bearer token key in the issuer's JWKS: kid {kid} at {jwks}, key algorithm RS256",
+    "PASS  bearer token key algorithm is the token's: RS256",
+    "PASS  bearer token signature\n",
+    "PASS  bearer token not expired (leeway included): ",
+    "PASS  bearer token already valid (nbf/iat)",
+)
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        pytest.param(
+            "cognito",
+            [
+                "JWKS at {jwks}\n",
+                "PASS  bearer token fields (exp, iss, token_use, client, scopes): client "
+                "'svc-reports', token_use 'access', scopes ['reports/read', 'reports/write']",
+                "PASS  verdict of the verifier: MachineClient(client_id='svc-reports', "
+                "scopes=('reports/read', 'reports/write'), issuer='{issuer}', exp=",
+            ],
+            id="cognito-client-credentials-jwks-url",
+        ),
+        pytest.param(
+            "okta",
+            [
+                "JWKS at the jwks_uri of {issuer}/.well-known/openid-configuration, "
+                "bearer_audience=['api://default']\n",
+                "PASS  discovery of the JWKS URL: {issuer}/.well-known/openid-configuration: "
+                "jwks_uri {jwks}",
+                "PASS  bearer token fields (exp, iss, token_use, aud, client, scopes): client "
+                "'svc-reports', aud 'api://default' in ['api://default'], scopes "
+                "['reports/read', 'reports/write']",
+                "PASS  verdict of the verifier: MachineClient(client_id='svc-reports', "
+                "scopes=('reports/read', 'reports/write'), issuer='{issuer}', exp=",
+            ],
+            id="okta-discovery-audience",
+        ),
+    ],
+)
+def test_a_machine_client_is_explained_and_passes(
+    idp: FakeIdentityProvider,
+    providers: dict[str, FakeOidcProvider],
+    run_inspect: Inspect,
+    style: str,
+    expected: list[str],
+) -> None:
+    issuer: FakeIdentityProvider | FakeOidcProvider = (
+        idp if style == "cognito" else providers[style]
+    )
+    with KeyServer(issuer) as server:  # moves an OIDC provider's issuer onto it: mint after
+        token = issuer.mint_machine_token("svc-reports", ["reports/read", "reports/write"])
+        bearer: dict[str, Any] = {"bearer": True, "bearer_issuer": issuer.issuer}
+        if style == "cognito":
+            bearer["bearer_jwks_url"] = server.jwks_url
+        else:
+            bearer["bearer_audience"] = "api://default"
+        code, output = run_inspect(server.settings(**bearer), _machine(token))
+        assert server.count("discovery") == (0 if style == "cognito" else 1)
+        jwks = server.jwks_url  # for an OIDC provider, the jwks_uri its discovery names
+    assert code == 0, output
+    assert "FAIL" not in output
+    assert output.startswith(
+        "machine client (Authorization: Bearer, no identity headers): "
+        f"bearer_issuer={issuer.issuer}, JWKS at "
+    )
+    assert "becomes a MachineClient (client id and scopes): never a User" in output
+    assert f"bearer token: {len(token)} characters, fingerprint " in output
+    assert ("discovery" in output) == (style != "cognito")
+    assert "groups (claim" not in output  # a machine client has scopes, never groups
+    kid = _header(token)["kid"]
+    for line in (*_BEARER_STAGES, *expected):
+        assert line.format(kid=kid, issuer=issuer.issuer, jwks=jwks) in output, line
+
+
+@pytest.mark.parametrize(
+    ("mint", "settings", "failing", "verdict"),
+    [
+        pytest.param(
+            {"claims": {"iss": "https://elsewhere.example.com"}},
+            {},
+            "FAIL  bearer token issuer is bearer_issuer: bearer token: issuer is not "
+            "https://cognito-idp.",
+            "invalid_token: bearer token: issuer is not ",
+            id="wrong-issuer",
+        ),
+        pytest.param(
+            {"ttl": -3600},
+            {},
+            "FAIL  bearer token not expired (leeway included): ",
+            "expired_token: bearer token: expired",
+            id="expired",
+        ),
+        pytest.param(
+            {},
+            {"bearer_clients": "svc-other"},
+            "FAIL  bearer token fields (exp, iss, token_use, client, scopes): bearer token: "
+            "client is not one of the configured bearer_clients",
+            "invalid_token: bearer token: client is not one of the configured bearer_clients",
+            id="client-not-admitted",
+        ),
+        pytest.param(
+            {"header": {"alg": "ES256"}},
+            {},
+            "FAIL  bearer token key algorithm is the token's: bearer token: its algorithm is "
+            "not its key's",
+            "invalid_token: bearer token: its algorithm is not its key's",
+            id="es256-token-naming-an-rsa-kid",
+        ),
+    ],
+)
+def test_each_bearer_defect_is_pinpointed(
+    idp: FakeIdentityProvider,
+    key_server: KeyServer,
+    run_inspect: Inspect,
+    mint: dict[str, Any],
+    settings: dict[str, str],
+    failing: str,
+    verdict: str,
+) -> None:
+    token = idp.mint_machine_token("svc-reports", **mint)
+    bearer = {"bearer": True, "bearer_issuer": idp.issuer, "bearer_jwks_url": key_server.jwks_url}
+    code, output = run_inspect(key_server.settings(**bearer, **settings), _machine(token))
+    assert code == 1
+    assert failing in output, output
+    assert output.count("FAIL") == 2, output  # that stage, and the verifier's verdict
+    assert f"FAIL  verdict of the verifier: {verdict}" in output
+    if "issuer" in failing:
+        assert key_server.count("jwks") == 0  # refused before any fetch, as the engine does
+
+
+def test_a_bearer_token_with_bearer_off_is_refused_plainly(
+    idp: FakeIdentityProvider, key_server: KeyServer, run_inspect: Inspect
+) -> None:
+    token = idp.mint_machine_token("svc-reports")
+    code, output = run_inspect(key_server.settings(), _machine(token))
+    assert code == 1
+    assert output.startswith(f"provider: issuer={idp.issuer}, access_token_kind='cognito'")
+    assert f"bearer token: {len(token)} characters" in output
+    assert '"client_id": "svc-reports"' in output  # decoded: its iss shows what to configure
+    assert (
+        "FAIL  machine clients admitted (bearer): the bearer setting is off, so the middleware "
+        "does not read the Authorization: Bearer token and, as the request carries no identity "
+        "headers, refuses it 401; to admit machine clients, set bearer (--bearer, "
+        "COGNITO_AUTH_BEARER) and bearer_issuer\n"
+    ) in output
+    assert "FAIL  verdict of the verifier: missing_token: the x-amzn-oidc-data header" in output
+    assert "bearer token header" not in output  # no stages: the middleware runs none
+    assert key_server.count("jwks") == 0
+
+
+def test_a_bearer_token_next_to_identity_headers_is_not_read(
+    idp: FakeIdentityProvider, key_server: KeyServer, run_inspect: Inspect
+) -> None:
+    headers = idp.headers(sub="ann") | _machine(idp.mint_machine_token())
+    bearer = {"bearer": True, "bearer_issuer": idp.issuer, "bearer_jwks_url": key_server.jwks_url}
+    code, output = run_inspect(key_server.settings(**bearer), headers)
+    assert code == 0, output
+    assert output.startswith("provider: ")  # a person's request
+    assert "the request also carries Authorization: Bearer, which the middleware does not read" in (
+        output
+    )
+    assert "bearer token" not in output
+    assert "PASS  verdict of the verifier: User(sub='ann'" in output
+
+
+def test_the_bearer_flags_as_documented(
+    idp: FakeIdentityProvider,
+    key_server: KeyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    headers = _machine(idp.mint_machine_token("svc-b"))
+    argv = ["inspect", "--request", str(_save(tmp_path / "r.txt", headers))]
+    argv += [*_flags(key_server.settings()), "--bearer", "--bearer-issuer", idp.issuer]
+    argv += ["--bearer-jwks-url", key_server.jwks_url]
+    argv += ["--bearer-client", "svc-a", "--bearer-client", "svc-b", "--bearer-audience", "x"]
+    code = main(argv)
+    output = capsys.readouterr().out
+    assert code == 1  # a Cognito client-credentials token has no aud
+    assert "bearer_audience=['x'], bearer_clients=['svc-a', 'svc-b']\n" in output
+    assert "bearer token: audience is not one of ['x']" in output
+    _assert_no_token(output, headers)
+
+
+def test_the_no_token_check_covers_the_bearer_token(idp: FakeIdentityProvider) -> None:
+    token = idp.mint_machine_token()
+    with pytest.raises(AssertionError):
+        _assert_no_token(f"leaked: {token.split('.')[1]}", _machine(token))

@@ -1,9 +1,10 @@
 """The ``cognito-auth-middleware`` command: ``inspect``, ``emulate`` and ``demo``.
 
 ``cognito-auth-middleware inspect --request saved.txt`` decodes the identity headers of a saved
-request (the ALB's, or with ``--provider verified-access`` Verified Access's) and checks them
-stage by stage against the configuration (flags, or the ``COGNITO_AUTH_*`` environment), for
-debugging a real deployment. It never prints a token.
+request (the ALB's, or with ``--provider verified-access`` Verified Access's; with ``--bearer``,
+a machine client's ``Authorization: Bearer`` token) and checks them stage by stage against the
+configuration (flags, or the ``COGNITO_AUTH_*`` environment), for debugging a real deployment.
+It never prints a token.
 """
 
 from __future__ import annotations
@@ -55,8 +56,37 @@ _SETTINGS_FLAGS = (
         "verified_access_key_url",
         "with verified-access: base URL of its public keys (default: the region's AWS endpoint)",
     ),
+    (
+        "--bearer-issuer",
+        "bearer_issuer",
+        "with --bearer: the exact iss of the machine clients' bearer tokens",
+    ),
+    (
+        "--bearer-jwks-url",
+        "bearer_jwks_url",
+        "with --bearer: their JWKS (default: discovered from the bearer issuer)",
+    ),
+    (
+        "--bearer-audience",
+        "bearer_audience",
+        "with --bearer: an accepted aud of bearer tokens (repeatable)",
+    ),
+    (
+        "--bearer-client",
+        "bearer_clients",
+        "with --bearer: an admitted machine client id (repeatable)",
+    ),
 )
-_REPEATABLE = ("alb_arn", "client_id", "audience", "verified_access_instance_arn")
+_REPEATABLE = (
+    "alb_arn",
+    "client_id",
+    "audience",
+    "verified_access_instance_arn",
+    "bearer_audience",
+    "bearer_clients",
+)
+#: Other spellings of a flag: the setting's own name, where the flag is singular.
+_ALIASES = {"bearer_clients": ("--bearer-clients",)}
 
 
 def _inspect_parser(commands: Any) -> None:
@@ -72,9 +102,17 @@ def _inspect_parser(commands: Any) -> None:
     parser.add_argument(
         "--user-context", help="the x-amzn-ava-user-context header value (Verified Access)"
     )
+    parser.add_argument(
+        "--bearer",
+        nargs="?",
+        const="true",
+        metavar="BOOL",
+        help="admit machine clients: a request with Authorization: Bearer and no identity "
+        "headers gets the bearer token's checks (needs --bearer-issuer)",
+    )
     for flag, dest, text in _SETTINGS_FLAGS:
         action = "append" if dest in _REPEATABLE else "store"
-        parser.add_argument(flag, dest=dest, help=text, action=action)
+        parser.add_argument(flag, *_ALIASES.get(dest, ()), dest=dest, help=text, action=action)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -93,6 +131,7 @@ def _inspect(args: argparse.Namespace) -> int:
     if args.identity:
         headers[IDENTITY] = args.identity
     options = {dest: getattr(args, dest) for _, dest, _ in _SETTINGS_FLAGS}
+    options["bearer"] = args.bearer
     try:
         verifier = Verifier(**{k: v for k, v in options.items() if v is not None})
     except ConfigurationError as exc:

@@ -7,7 +7,8 @@ engine's own checks, reporting pass or fail with the reason, then the groups fou
 verdict of the real verifier.
 
 ``chain`` runs the diagnosis of one request, ``access`` holds the access token's stages (which
-depend on ``access_token_kind``) and ``report`` writes the result down.
+depend on ``access_token_kind``), ``bearer`` a machine client's bearer token's stages (the
+``bearer`` setting) and ``report`` writes the result down.
 """
 
 from .chain import diagnose, read_saved_request

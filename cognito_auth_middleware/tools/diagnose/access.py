@@ -27,6 +27,7 @@ from cognito_auth_middleware.core.claims import (
     check_signature,
     jwt_access_record,
 )
+from cognito_auth_middleware.core.key_store import KeyStore
 from cognito_auth_middleware.core.keys import FetchResult, KeyFetch, SignatureKey
 from cognito_auth_middleware.core.tokens import ParsedToken
 from cognito_auth_middleware.drivers.sync import Verifier
@@ -34,7 +35,7 @@ from cognito_auth_middleware.exceptions import AuthenticationError
 
 from .report import Check, short
 
-__all__ = ["Stages", "access_stages"]
+__all__ = ["Stages", "access_stages", "jwks_key", "run_flow"]
 
 #: Yields the checks; returns the verified token, or ``None`` once a check failed.
 Stages = Generator[Check, None, VerifiedToken | None]
@@ -67,7 +68,9 @@ def access_stages(
     return (yield from _cognito_stages(token, kid, alb, verifier, now))
 
 
-def _run(flow: Generator[KeyFetch, FetchResult, str], fetch: Callable[[str], FetchResult]) -> str:
+def run_flow(
+    flow: Generator[KeyFetch, FetchResult, str], fetch: Callable[[str], FetchResult]
+) -> str:
     """Run one of the engine's flows to its end, performing each fetch it asks for."""
     try:
         request = next(flow)
@@ -78,8 +81,12 @@ def _run(flow: Generator[KeyFetch, FetchResult, str], fetch: Callable[[str], Fet
         return found
 
 
-def _jwks_key(verifier: Verifier, url: str, kid: str, now: float) -> SignatureKey:
-    keys = verifier.engine.keys
+def jwks_key(keys: KeyStore, verifier: Verifier, url: str, kid: str, now: float) -> SignatureKey:
+    """The key ``kid`` of the JWKS at ``url``, from ``keys`` or fetched into it as the engine does.
+
+    Raises:
+        InvalidTokenError, KeysUnavailableError: as :meth:`KeyStore.accept_jwks` raises them.
+    """
     return keys.jwks_key(url, kid, now) or keys.accept_jwks(url, kid, verifier.fetch(url), now)
 
 
@@ -89,8 +96,8 @@ def _cognito_stages(
     name = "access signature and fields (token_use, client_id, exp)"
     try:
         issuer = check_access_issuer(token, alb)
-        url = _run(verifier.engine.jwks_location(issuer, now), verifier.fetch)
-        key = _jwks_key(verifier, url, kid, now)
+        url = run_flow(verifier.engine.jwks_location(issuer, now), verifier.fetch)
+        key = jwks_key(verifier.engine.keys, verifier, url, kid, now)
         check_key_algorithm(token, key, ACCESS)
         check_signature(token, key, ACCESS)
         record = access_record(token, verifier.settings.leeway)
@@ -114,11 +121,11 @@ def _jwt_stages(
         issuer = check_access_issuer(token, alb)
         yield Check(step, True, issuer)
         step = "discovery of the JWKS URL"
-        url = _run(verifier.engine.jwks_location(issuer, now), verifier.fetch)
+        url = run_flow(verifier.engine.jwks_location(issuer, now), verifier.fetch)
         if discovery is not None:
             yield Check(step, True, f"{discovery}: jwks_uri {url}")
         step = "access key in the provider's JWKS"
-        key = _jwks_key(verifier, url, kid, now)
+        key = jwks_key(verifier.engine.keys, verifier, url, kid, now)
         yield Check(step, True, f"kid {kid} at {url}, key algorithm {key.alg}")
         step = "access key algorithm is the token's"
         check_key_algorithm(token, key, ACCESS)

@@ -2,7 +2,10 @@
 
 The signer is the ALB (``x-amzn-oidc-data``, with an access token and the identity header) or,
 with ``provider="verified-access"``, a Verified Access instance (``x-amzn-ava-user-context``
-alone: no access token, so no access-token stages and no binding).
+alone: no access token, so no access-token stages and no binding). A request carrying
+``Authorization: Bearer <JWT>`` and none of the provider's identity headers is a machine
+client's: with the ``bearer`` setting it gets the bearer token's stages instead, and without
+it a plain statement that the middleware refuses it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Generator, Iterator, Mapping
 from cognito_auth_middleware.core.claims import (
     ACCESS,
     ALB,
+    BEARER,
     VERIFIED_ACCESS,
     HeaderRules,
     VerifiedToken,
@@ -27,6 +31,7 @@ from cognito_auth_middleware.core.headers import (
     IDENTITY,
     OIDC_DATA,
     VERIFIED_ACCESS_CONTEXT,
+    bearer_from_environ,
 )
 from cognito_auth_middleware.core.tokens import ParsedToken, parse_token
 from cognito_auth_middleware.drivers.sync import Verifier
@@ -35,23 +40,27 @@ from cognito_auth_middleware.settings import Settings
 from cognito_auth_middleware.user import User
 
 from .access import access_stages
+from .bearer import bearer_mode, bearer_stages
 from .report import Check, describe, short, when
 
 __all__ = ["diagnose", "read_saved_request"]
 
 #: Every identity header a saved request may carry, of either provider.
 _IDENTITY_HEADERS = (OIDC_DATA, ACCESS_TOKEN, IDENTITY, VERIFIED_ACCESS_CONTEXT)
+#: A machine client's token (``Authorization: Bearer <JWT>``), read with the ``bearer`` setting.
+AUTHORIZATION = "authorization"
 
 
 def read_saved_request(text: str) -> dict[str, str]:
-    """The identity headers found in a saved request (raw HTTP or ``Name: value`` lines).
+    """The headers inspect reads in a saved request (raw HTTP or ``Name: value`` lines).
 
-    The ALB's ``x-amzn-oidc-*`` headers and Verified Access's ``x-amzn-ava-user-context``.
+    The ALB's ``x-amzn-oidc-*`` headers, Verified Access's ``x-amzn-ava-user-context`` and
+    ``Authorization`` (a machine client's bearer token), by lower-case name.
     """
     found: dict[str, str] = {}
     for line in text.splitlines():
         name, colon, value = line.partition(":")
-        if colon and name.strip().lower() in _IDENTITY_HEADERS:
+        if colon and name.strip().lower() in (*_IDENTITY_HEADERS, AUTHORIZATION):
             found[name.strip().lower()] = value.strip()
     return found
 
@@ -78,7 +87,13 @@ def diagnose(
     label = _claims_label(settings)
     read = verifier.headers.names  # what the verifier reads: the signed claims first
     claims, access, identity = ([headers.get(name) for name in read] + [None, None])[:3]
+    authorization = headers.get(AUTHORIZATION)
+    if authorization and _is_bearer(authorization) and not (claims or access or identity):
+        yield from _machine_client(authorization, verifier, moment)
+        return
     yield from _mode(settings, verifier.engine)
+    if authorization:
+        yield _authorization_ignored(authorization)
     parsed: dict[str, ParsedToken] = {}
     tokens = ((label, claims), (ACCESS, access)) if label == ALB else ((label, claims),)
     for name, text in tokens:
@@ -104,6 +119,62 @@ def diagnose(
         yield Check("verdict of the verifier", False, f"{exc.code}: {exc.message}")
     else:
         yield Check("verdict of the verifier", True, repr(user))
+
+
+def _is_bearer(authorization: str) -> bool:
+    """Whether ``Authorization`` names the Bearer scheme (a token or, refused, none)."""
+    try:
+        return bearer_from_environ({"HTTP_AUTHORIZATION": authorization}) is not None
+    except AuthenticationError:  # "Bearer" naming no token: the middleware refuses it
+        return True
+
+
+def _authorization_ignored(authorization: str) -> str:
+    """Why a person's request's ``Authorization`` header plays no part (never its value)."""
+    if _is_bearer(authorization):  # then identity headers came with it
+        return (
+            "  the request also carries Authorization: Bearer, which the middleware does not "
+            "read next to identity headers: this is a person's request"
+        )
+    return "  the request's Authorization header names another scheme than Bearer: not read"
+
+
+def _machine_client(authorization: str, verifier: Verifier, now: float) -> Iterator[str | Check]:
+    """A request with a bearer token and no identity headers: a machine client's."""
+    settings = verifier.settings
+    engine = verifier.engine
+    yield from (bearer_mode(settings) if settings.bearer else _mode(settings, engine))
+    try:
+        text = bearer_from_environ({"HTTP_AUTHORIZATION": authorization}) or ""
+    except AuthenticationError as exc:  # "Bearer" naming no token
+        if settings.bearer:
+            yield Check(f"{BEARER} present", False, exc.message)
+            return
+        text = ""
+    token = (yield from _decode(BEARER, text, opaque=False)) if text else None
+    if not settings.bearer:
+        yield Check(
+            "machine clients admitted (bearer)",
+            False,
+            "the bearer setting is off, so the middleware does not read the Authorization: "
+            "Bearer token and, as the request carries no identity headers, refuses it 401; to "
+            "admit machine clients, set bearer (--bearer, COGNITO_AUTH_BEARER) and bearer_issuer",
+        )
+        try:  # what the middleware does with it: the identity headers' verdict
+            verifier.authenticate(None, None, None)
+        except AuthenticationError as exc:
+            yield Check("verdict of the verifier", False, f"{exc.code}: {exc.message}")
+        return
+    if token is not None:
+        record = yield from bearer_stages(token, verifier, now)
+        if record is not None:
+            yield from _time_and_binding_checks({BEARER: record}, None, settings, now)
+    try:
+        machine = verifier.authenticate_bearer(text)
+    except AuthenticationError as exc:
+        yield Check("verdict of the verifier", False, f"{exc.code}: {exc.message}")
+    else:
+        yield Check("verdict of the verifier", True, repr(machine))
 
 
 def _other_provider(
