@@ -36,6 +36,7 @@ __all__ = [
     "bearer_record",
     "check_access_issuer",
     "check_bearer_header",
+    "check_bearer_issuer",
     "check_key_algorithm",
     "check_signature",
     "jwt_access_record",
@@ -400,6 +401,16 @@ def check_bearer_header(header: Mapping[str, Any]) -> str:
     if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
         raise InvalidTokenError(f"{BEARER}: kid is malformed")
     return kid
+
+
+def check_bearer_issuer(token: ParsedToken, issuer: str) -> None:
+    """Refuse a bearer token of another issuer, before any key is looked for.
+
+    Raises:
+        InvalidTokenError: its ``iss`` is not ``issuer``.
+    """
+    if token.claims.get("iss") != issuer:
+        raise InvalidTokenError(f"{BEARER}: issuer is not {issuer}")
 
 
 def _scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:

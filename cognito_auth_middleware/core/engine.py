@@ -50,6 +50,7 @@ from .claims import (
     bearer_record,
     check_access_issuer,
     check_bearer_header,
+    check_bearer_issuer,
     check_key_algorithm,
     check_signature,
     jwt_access_record,
@@ -310,8 +311,7 @@ class Engine:
                 parsed = parse_token(token, BEARER)
                 kid = check_bearer_header(parsed.header)
                 issuer = settings.bearer_issuer
-                if parsed.claims.get("iss") != issuer:
-                    raise InvalidTokenError(f"{BEARER}: issuer is not {issuer}")
+                check_bearer_issuer(parsed, issuer)
                 url = settings.bearer_jwks_url
                 if url is None:
                     url = yield from self._discovered(issuer, self.bearer_keys, now)

@@ -17,6 +17,7 @@ from cognito_auth_middleware.core.claims import (
     BEARER,
     bearer_record,
     check_bearer_header,
+    check_bearer_issuer,
     check_key_algorithm,
     check_signature,
 )
@@ -24,7 +25,7 @@ from cognito_auth_middleware.core.engine import Engine
 from cognito_auth_middleware.core.keys import JWT_ALGORITHMS
 from cognito_auth_middleware.core.tokens import ParsedToken
 from cognito_auth_middleware.drivers.sync import Verifier
-from cognito_auth_middleware.exceptions import AuthenticationError, InvalidTokenError
+from cognito_auth_middleware.exceptions import AuthenticationError
 from cognito_auth_middleware.settings import Settings
 
 from .access import Stages, jwks_key, run_flow
@@ -73,9 +74,7 @@ def bearer_stages(token: ParsedToken, verifier: Verifier, now: float) -> Stages:
         kid = check_bearer_header(token.header)
         yield Check(step, True, f"alg {token.header['alg']}, kid {kid}")
         step = f"{BEARER} issuer is bearer_issuer"
-        # Engine.authenticate_bearer's comparison before any fetch (bearer_record makes it again).
-        if token.claims.get("iss") != issuer:
-            raise InvalidTokenError(f"{BEARER}: issuer is not {issuer}")
+        check_bearer_issuer(token, issuer)
         yield Check(step, True, issuer)
         url = settings.bearer_jwks_url
         if url is None:
