@@ -1,8 +1,10 @@
 """The claim rules of ``core/claims.py``, applied to real tokens parsed by ``parse_token``.
 
-``HeaderRules`` decides before any fetch; ``alb_record`` / ``access_record`` check the fields of a
+``HeaderRules`` decides before any fetch; ``alb_record`` / ``access_record`` /
+``jwt_access_record`` / ``verified_access_record`` / ``bearer_record`` check the fields of a
 token whose signature has been verified and keep what every request compares. Each row names
-one rule and fails if the rule is removed or loosened.
+one rule and fails if the rule is removed or loosened; messages are compared whole, since
+operators read them in the log.
 """
 
 from __future__ import annotations
@@ -16,13 +18,22 @@ from cognito_auth_middleware import InvalidTokenError, Settings
 from cognito_auth_middleware.core.claims import (
     ACCESS,
     ALB,
+    BEARER,
     MAX_TIMESTAMP,
+    VERIFIED_ACCESS,
     HeaderRules,
     access_record,
     alb_record,
+    bearer_record,
+    jwt_access_record,
+    verified_access_record,
 )
 from cognito_auth_middleware.core.tokens import ParsedToken, parse_token
-from cognito_auth_middleware.testing import FakeIdentityProvider
+from cognito_auth_middleware.testing import (
+    FakeIdentityProvider,
+    FakeOidcProvider,
+    FakeVerifiedAccess,
+)
 
 SUB = "11111111-2222-3333-4444-555555555555"
 NOW = 1_700_000_000
@@ -292,3 +303,292 @@ def test_access_field_rules(
         access_record(_access(idp, claims=claims), leeway=0)
     assert caught.value.message.startswith(f"{ACCESS}: ")
     assert message in caught.value.message
+
+
+# --- another provider's JWT access token ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def okta() -> FakeOidcProvider:
+    return FakeOidcProvider("okta")
+
+
+def _okta_access(okta: FakeOidcProvider, **change: Any) -> ParsedToken:
+    return parse_token(okta.mint_access_token(sub=SUB, now=NOW, ttl=100, **change), ACCESS)
+
+
+def test_a_valid_jwt_access_token_is_reduced_to_what_every_request_compares(
+    okta: FakeOidcProvider,
+) -> None:
+    record = jwt_access_record(_okta_access(okta), okta.issuer, ["api://default"], "uid", 10)
+    # Okta's user id is "uid" (its "sub" is the login); no app client to compare.
+    assert (record.sub, record.issuer, record.client) == (SUB, okta.issuer, None)
+    assert (record.not_before, record.not_after) == (NOW - 10, NOW + 110)
+
+
+@pytest.mark.parametrize(
+    ("audience", "claims", "message"),
+    [
+        pytest.param(None, {"exp": None}, "required field 'exp' is missing", id="no-exp"),
+        pytest.param(None, {"scope": 5}, "claim 'scope' must be a string", id="scope-number"),
+        pytest.param(None, {"iss": None}, "required field 'iss' is missing", id="no-iss"),
+        pytest.param(
+            None, {"iss": "https://evil.example"}, "issuer is not {issuer}", id="other-issuer"
+        ),
+        pytest.param(
+            ["api://orders"], {}, "audience is not one of ['api://orders']", id="other-audience"
+        ),
+        pytest.param(None, {"sub": 5}, "claim 'sub' must be a string", id="sub-number"),
+        pytest.param(None, {"uid": ""}, "claim 'uid' must be a non-empty string", id="uid-empty"),
+        pytest.param(None, {"uid": 5}, "claim 'uid' must be a non-empty string", id="uid-number"),
+        pytest.param(
+            None, {"uid": None}, "claim 'uid' must be a non-empty string", id="uid-missing"
+        ),
+    ],
+)
+def test_jwt_access_field_rules(
+    okta: FakeOidcProvider, audience: list[str] | None, claims: dict[str, Any], message: str
+) -> None:
+    token = _okta_access(okta, claims=claims)
+    with pytest.raises(InvalidTokenError) as caught:
+        jwt_access_record(token, okta.issuer, audience or ["api://default"], "uid", 0)
+    assert caught.value.message == f"{ACCESS}: {message.format(issuer=okta.issuer)}"
+
+
+# --- the Verified Access token's header -------------------------------------------------------
+
+OTHER_INSTANCE_ARN = (
+    "arn:aws:ec2:eu-west-2:999999999999:verified-access-instance/vai-0fedcba987654321"
+)
+
+
+@pytest.fixture(scope="module")
+def ava() -> FakeVerifiedAccess:
+    return FakeVerifiedAccess("oidc")
+
+
+@pytest.fixture(scope="module")
+def iam() -> FakeVerifiedAccess:
+    return FakeVerifiedAccess("iam-identity-center")
+
+
+def _va_rules(ava: FakeVerifiedAccess, **overrides: Any) -> HeaderRules:
+    options: dict[str, Any] = {**ava.settings(), **overrides}
+    return HeaderRules(Settings.load(environ={}, **options))
+
+
+def _va(ava: FakeVerifiedAccess, **change: Any) -> ParsedToken:
+    return parse_token(ava.mint_alb_token(sub=SUB, now=NOW, ttl=100, **change), VERIFIED_ACCESS)
+
+
+def test_a_valid_verified_access_header_gives_its_kid_and_issuer(ava: FakeVerifiedAccess) -> None:
+    header = _va(ava).header
+    assert _va_rules(ava).check_claims_token(header) == (ava.alb_kid, ava.issuer)
+    # Without an issuer configured, any issuer the signed header names is the user's.
+    other = _va(ava, header={"iss": "https://other-idp.example.com"}).header
+    assert _va_rules(ava, issuer=None).check_verified_access(other)[1] == (
+        "https://other-idp.example.com"
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "header", "message"),
+    [
+        pytest.param({}, {"alg": "ES256"}, "algorithm must be ES384", id="alg-es256"),
+        pytest.param({}, {"kid": None}, "required field 'kid' is missing", id="kid-missing"),
+        pytest.param({}, {"kid": "not-a-uuid"}, "kid is not a UUID", id="kid-not-a-uuid"),
+        pytest.param(
+            {}, {"signer": None}, "required field 'signer' is missing", id="signer-missing"
+        ),
+        pytest.param(
+            {},
+            {"signer": OTHER_INSTANCE_ARN},
+            "not signed by a configured Verified Access instance (['{arn}'])",
+            id="signer-other",
+        ),
+        pytest.param({}, {"iss": "https://evil.example"}, "issuer is not {issuer}", id="iss-other"),
+        pytest.param({}, {"iss": None}, "issuer is not {issuer}", id="iss-missing"),
+        pytest.param(
+            {"issuer": None}, {"iss": 5}, "issuer is not a string", id="any-issuer-iss-number"
+        ),
+        pytest.param(
+            {"issuer": None}, {"iss": None}, "issuer is not a string", id="any-issuer-iss-missing"
+        ),
+    ],
+)
+def test_verified_access_header_rules(
+    ava: FakeVerifiedAccess, config: dict[str, Any], header: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidTokenError) as caught:
+        _va_rules(ava, **config).check_verified_access(_va(ava, header=header).header)
+    expected = message.format(arn=ava.instance_arn, issuer=ava.issuer)
+    assert caught.value.message == f"{VERIFIED_ACCESS}: {expected}"
+
+
+# --- the Verified Access token's fields -------------------------------------------------------
+
+
+def test_an_oidc_trust_providers_claims_get_the_headers_issuer(ava: FakeVerifiedAccess) -> None:
+    record = verified_access_record(_va(ava, claims={"iat": NOW - 5}), ava.issuer, leeway=10)
+    assert (record.sub, record.issuer, record.client) == (SUB, ava.issuer, None)
+    assert (record.not_before, record.not_after) == (NOW - 15, NOW + 110)  # exp: the header's
+    assert record.claims["iss"] == ava.issuer  # the payload names none: the header's
+    assert record.claims["email"] == "user@example.com"
+
+
+def test_iam_identity_centers_user_fields_become_oidc_claims(iam: FakeVerifiedAccess) -> None:
+    token = _va(iam, email="ann@example.com", username="ann")
+    record = verified_access_record(token, iam.issuer, leeway=0)
+    assert (record.sub, record.issuer) == (SUB, iam.issuer)
+    mapped = {name: record.claims[name] for name in ("sub", "username", "email", "iss")}
+    assert mapped == {"sub": SUB, "username": "ann", "email": "ann@example.com", "iss": iam.issuer}
+    assert record.claims["email_verified"] is True
+    assert record.claims["user"] == token.claims["user"]  # its own claims are kept
+
+
+def test_a_payloads_own_sub_is_never_replaced_by_a_user_object(ava: FakeVerifiedAccess) -> None:
+    # Only a payload naming no sub is IAM Identity Center's: a "user" claim beside a sub (an
+    # OIDC provider's own claim, say) must not choose who the user is.
+    token = _va(ava, claims={"user": {"user_id": "someone-else", "user_name": "eve"}})
+    record = verified_access_record(token, ava.issuer, leeway=0)
+    assert (record.sub, record.claims["sub"]) == (SUB, SUB)
+    assert "username" not in record.claims
+
+
+def test_a_payloads_own_issuer_is_kept(ava: FakeVerifiedAccess) -> None:
+    token = _va(ava, claims={"iss": "https://idp.example.com/tenant-1"})
+    record = verified_access_record(token, ava.issuer, leeway=0)
+    assert record.claims["iss"] == "https://idp.example.com/tenant-1"
+    assert record.issuer == ava.issuer
+
+
+NO_SUB = "claim 'sub' (or 'user.user_id') must be a string"
+
+
+@pytest.mark.parametrize(
+    ("shape", "header", "claims", "message"),
+    [
+        pytest.param("ava", {"exp": None}, {}, "required field 'exp' is missing", id="no-exp"),
+        pytest.param("ava", {}, {"scope": 5}, "claim 'scope' must be a string", id="scope"),
+        pytest.param("ava", {}, {"sub": ""}, NO_SUB, id="sub-empty"),
+        pytest.param("ava", {}, {"sub": 5}, NO_SUB, id="sub-number"),
+        pytest.param("iam", {}, {"user": {"user_id": ""}}, NO_SUB, id="user-id-empty"),
+        pytest.param("iam", {}, {"user": {"user_id": 5}}, NO_SUB, id="user-id-number"),
+        pytest.param("iam", {}, {"user": {"user_name": "ann"}}, NO_SUB, id="user-id-missing"),
+        pytest.param("iam", {}, {"user": "ann"}, NO_SUB, id="user-not-an-object"),
+    ],
+)
+def test_verified_access_field_rules(
+    request: pytest.FixtureRequest,
+    shape: str,
+    header: dict[str, Any],
+    claims: dict[str, Any],
+    message: str,
+) -> None:
+    provider: FakeVerifiedAccess = request.getfixturevalue(shape)
+    token = _va(provider, header=header, claims=claims)
+    with pytest.raises(InvalidTokenError) as caught:
+        verified_access_record(token, provider.issuer, leeway=0)
+    assert caught.value.message == f"{VERIFIED_ACCESS}: {message}"
+
+
+# --- a machine client's bearer token ----------------------------------------------------------
+
+
+def _bearer(idp: FakeIdentityProvider, **change: Any) -> ParsedToken:
+    token = idp.mint_machine_token("svc-1", ["a/read", "a/write"], now=NOW, ttl=100, **change)
+    return parse_token(token, BEARER)
+
+
+def test_a_valid_bearer_token_is_reduced_to_its_client_and_scopes(
+    idp: FakeIdentityProvider,
+) -> None:
+    token = _bearer(idp, claims={"aud": "api://reports"})
+    record, scopes = bearer_record(token, idp.issuer, ["api://reports"], ["svc-1"], leeway=10)
+    assert (record.sub, record.issuer, record.client) == ("svc-1", idp.issuer, "svc-1")
+    assert (record.not_before, record.not_after) == (NOW - 10, NOW + 110)
+    assert scopes == ("a/read", "a/write")
+    assert record.claims is token.claims
+
+
+@pytest.mark.parametrize(
+    ("claims", "client"),
+    [
+        pytest.param({"cid": "b", "azp": "c", "appid": "d"}, "svc-1", id="client_id-first"),
+        pytest.param({"client_id": None, "cid": "b", "azp": "c", "appid": "d"}, "b", id="cid"),
+        pytest.param({"client_id": None, "azp": "c", "appid": "d"}, "c", id="then-azp"),
+        pytest.param({"client_id": None, "appid": "d"}, "d", id="then-appid"),
+    ],
+)
+def test_a_bearer_tokens_client_is_the_first_client_claim_it_names(
+    idp: FakeIdentityProvider, claims: dict[str, Any], client: str
+) -> None:
+    record, _ = bearer_record(_bearer(idp, claims=claims), idp.issuer, (), (), leeway=0)
+    assert record.client == client
+
+
+@pytest.mark.parametrize(
+    ("claims", "scopes"),
+    [
+        pytest.param({"scope": "a b"}, ("a", "b"), id="scope-string"),
+        pytest.param({"scope": ""}, (), id="scope-empty"),
+        pytest.param({"scope": None, "scp": "a  b"}, ("a", "b"), id="scp-string-entra"),
+        pytest.param({"scope": None, "scp": ["a", "b"]}, ("a", "b"), id="scp-list-okta"),
+        pytest.param({"scope": None, "scp": []}, (), id="scp-empty-list"),
+        pytest.param({"scope": None}, (), id="none"),
+        pytest.param({"scope": "a", "scp": ["b"]}, ("a",), id="scope-before-scp"),
+    ],
+)
+def test_a_bearer_tokens_scopes(
+    idp: FakeIdentityProvider, claims: dict[str, Any], scopes: tuple[str, ...]
+) -> None:
+    assert bearer_record(_bearer(idp, claims=claims), idp.issuer, (), (), leeway=0)[1] == scopes
+
+
+NO_CLIENT = "no client id (client_id, cid, azp or appid)"
+BAD_SCP = "claim 'scp' must be a string or a list of strings"
+
+
+@pytest.mark.parametrize(
+    ("config", "claims", "message"),
+    [
+        pytest.param({}, {"exp": None}, "required field 'exp' is missing", id="no-exp"),
+        pytest.param({}, {"scope": 5}, "claim 'scope' must be a string", id="scope-number"),
+        pytest.param({}, {"iss": None}, "required field 'iss' is missing", id="no-iss"),
+        pytest.param(
+            {}, {"iss": "https://evil.example"}, "issuer is not {issuer}", id="other-issuer"
+        ),
+        pytest.param({}, {"token_use": "id"}, "token_use must be 'access'", id="id-token"),
+        pytest.param(
+            {"audience": ["api://orders"]},
+            {"aud": "api://reports"},
+            "audience is not one of ['api://orders']",
+            id="other-audience",
+        ),
+        pytest.param(
+            {"audience": ["api://orders"]},
+            {},
+            "audience is not one of ['api://orders']",
+            id="no-audience",
+        ),
+        pytest.param({}, {"client_id": None}, NO_CLIENT, id="no-client"),
+        pytest.param({}, {"client_id": ""}, NO_CLIENT, id="client-empty"),
+        pytest.param({}, {"client_id": 5, "cid": "svc-1"}, NO_CLIENT, id="client-id-number"),
+        pytest.param(
+            {"clients": ["svc-2"]},
+            {},
+            "client is not one of the configured bearer_clients",
+            id="other-client",
+        ),
+        pytest.param({}, {"scope": None, "scp": {"a": 1}}, BAD_SCP, id="scp-object"),
+        pytest.param({}, {"scope": None, "scp": ["a", 5]}, BAD_SCP, id="scp-mixed-list"),
+    ],
+)
+def test_bearer_field_rules(
+    idp: FakeIdentityProvider, config: dict[str, Any], claims: dict[str, Any], message: str
+) -> None:
+    token = _bearer(idp, claims=claims)
+    audience, clients = config.get("audience", ()), config.get("clients", ())
+    with pytest.raises(InvalidTokenError) as caught:
+        bearer_record(token, idp.issuer, audience, clients, leeway=0)
+    assert caught.value.message == f"{BEARER}: {message.format(issuer=idp.issuer)}"

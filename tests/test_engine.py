@@ -9,8 +9,8 @@ asked for, in what order, and which answers are remembered. Time is passed in as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +19,7 @@ from cognito_auth_middleware import (
     ExpiredTokenError,
     InvalidTokenError,
     KeysUnavailableError,
+    MachineClient,
     MissingTokenError,
     Settings,
     User,
@@ -34,7 +35,7 @@ from cognito_auth_middleware.core.keys import FetchFailure, FetchResult, KeyFetc
 from cognito_auth_middleware.core.policy import Policy
 from cognito_auth_middleware.core.tokens import fingerprint
 from cognito_auth_middleware.exceptions import AuthenticationError
-from cognito_auth_middleware.testing import FakeIdentityProvider
+from cognito_auth_middleware.testing import FakeIdentityProvider, FakeOidcProvider
 
 SUB = "11111111-2222-3333-4444-555555555555"
 NOW = 1_700_000_000.0
@@ -45,6 +46,10 @@ OTHER_ARN = (
 )
 OTHER_ISSUER = "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_OtherPool"
 OUTAGE = FetchFailure("connection refused")
+#: The machine clients' JWKS (``bearer_jwks_url``); the endpoints serve the pool's JWKS there.
+BEARER_JWKS = "https://jwks.example.test/machines/jwks.json"
+
+_T = TypeVar("_T")
 
 
 def _settings(idp: FakeIdentityProvider, **overrides: Any) -> Settings:
@@ -67,8 +72,9 @@ def engine(idp: FakeIdentityProvider) -> Engine:
 class Endpoints:
     """Answers an engine's key fetches as AWS would, and records every fetch it was asked for.
 
-    The ALB key endpoint knows only the provider's kid (404 for any other), the JWKS URL serves
-    the provider's JWKS; ``answers`` replaces the answer for a URL (a failure, a 500...).
+    The ALB key endpoint knows only the provider's kid (404 for any other), the JWKS URL and
+    :data:`BEARER_JWKS` serve the provider's JWKS; :meth:`serve` adds another OIDC provider's
+    discovery document and JWKS; ``answers`` replaces the answer for a URL (a failure, a 500...).
     """
 
     def __init__(self, idp: FakeIdentityProvider, jwks_url: str = JWKS) -> None:
@@ -76,21 +82,28 @@ class Endpoints:
         self.answers: dict[str, FetchResult] = {
             f"{ALB_KEYS}/{idp.alb_kid}": KeyResponse(200, idp.alb_public_pem()),
             jwks_url: KeyResponse(200, _jwks_bytes(idp)),
+            BEARER_JWKS: KeyResponse(200, _jwks_bytes(idp)),
         }
+
+    def serve(self, provider: FakeOidcProvider, discovery_url: str, jwks_uri: str) -> None:
+        """Answer ``provider``'s discovery document (naming ``jwks_uri``) and its JWKS there."""
+        document = json.dumps(provider.discovery(jwks_uri)).encode()
+        self.answers[discovery_url] = KeyResponse(200, document)
+        self.answers[jwks_uri] = KeyResponse(200, json.dumps(provider.jwks()).encode())
 
     def answer(self, fetch: KeyFetch) -> FetchResult:
         self.asked.append(fetch)
         return self.answers.get(fetch.url, KeyResponse(404, b"Not Found"))
 
-    def drive(self, flow: Flow) -> User:
-        """Run ``flow`` to its end, answering each fetch; return its user or raise its error."""
+    def drive(self, flow: Generator[KeyFetch, FetchResult, _T]) -> _T:
+        """Run ``flow`` to its end, answering each fetch; return its result or raise its error."""
         try:
             fetch = next(flow)
             while True:
                 fetch = flow.send(self.answer(fetch))
         except StopIteration as done:
-            user: User = done.value
-            return user
+            result: _T = done.value
+            return result
 
     @property
     def urls(self) -> list[str]:
@@ -458,6 +471,25 @@ def test_a_spliced_pair_is_refused_after_both_signatures(
         Endpoints(idp).drive(engine.authenticate(alb, access, None, NOW))
 
 
+def test_a_verified_access_token_is_not_paired_with_an_alb_token_of_another_pool(
+    idp: FakeIdentityProvider,
+) -> None:
+    # Without user_pool_id any pool of the region is trusted; an access token verified (and
+    # cached) with its own pool's ALB token must not then pass with another pool's.
+    engine = Engine(_settings(idp, user_pool_id=None))
+    endpoints = Endpoints(idp)
+    alb, access = _pair(idp)
+    endpoints.drive(engine.authenticate(alb, access, SUB, NOW))
+    other = idp.mint_alb_token(
+        sub=SUB, now=NOW, ttl=3600, header={"iss": OTHER_ISSUER}, claims={"iss": OTHER_ISSUER}
+    )
+    with pytest.raises(InvalidTokenError) as refused:
+        endpoints.drive(engine.authenticate(other, access, SUB, NOW))
+    assert refused.value.message == "access token: issuer does not match the ALB token's issuer"
+    assert refused.value.fingerprint == fingerprint(other)
+    assert endpoints.urls == [_url(idp, "alb"), JWKS]  # the cached access token: no JWKS fetch
+
+
 def test_an_unlisted_user_is_refused_with_403(idp: FakeIdentityProvider) -> None:
     engine = Engine(_settings(idp, allowed_groups="admins"))
     endpoints = Endpoints(idp)
@@ -784,3 +816,242 @@ def test_a_refused_binding_says_exactly_which_binding(
     with pytest.raises(InvalidTokenError) as refused:
         Endpoints(idp).drive(engine.authenticate(alb, access, identity, NOW))
     assert refused.value.message == message
+
+
+# --- machine clients: bearer tokens -----------------------------------------------------------
+
+
+def _bearer_engine(idp: FakeIdentityProvider, **overrides: Any) -> Engine:
+    options = {"bearer": True, "bearer_issuer": idp.issuer, "bearer_jwks_url": BEARER_JWKS}
+    return Engine(_settings(idp, **{**options, **overrides}))
+
+
+def _machine(idp: FakeIdentityProvider, now: float = NOW, **change: Any) -> str:
+    return idp.mint_machine_token(
+        "svc-reports", ["reports/read", "reports/write"], now=now, **change
+    )
+
+
+def test_a_cold_bearer_token_asks_for_the_bearer_jwks_and_its_key_is_kept(
+    idp: FakeIdentityProvider,
+) -> None:
+    engine = _bearer_engine(idp, leeway=10)
+    endpoints = Endpoints(idp)
+    machine = endpoints.drive(engine.authenticate_bearer(_machine(idp, ttl=600), NOW))
+    # exp is the token's own: the leeway widens the window checked, not the expiry reported.
+    assert machine == MachineClient(
+        "svc-reports", ("reports/read", "reports/write"), idp.issuer, NOW + 600, {}
+    )
+    assert machine.claims["client_id"] == "svc-reports"
+    assert endpoints.asked == [KeyFetch(BEARER_JWKS, "jwks")]
+    # Another token signed by the same key needs no fetch at all.
+    later = _machine(idp, now=NOW + 1)
+    with pytest.raises(StopIteration) as done:
+        next(engine.authenticate_bearer(later, NOW + 1))
+    assert done.value.value.client_id == "svc-reports"
+    assert len(endpoints.asked) == 1
+    assert engine.sizes["machines"] == 2
+
+
+@pytest.mark.parametrize(
+    ("now", "error", "message"),
+    [
+        pytest.param(NOW + 60 + 10, None, "", id="last-instant-exp-plus-leeway"),
+        pytest.param(NOW + 60 + 10.001, ExpiredTokenError, "bearer token: expired", id="expired"),
+        pytest.param(NOW - 10, None, "", id="first-instant-iat-minus-leeway"),
+        pytest.param(
+            NOW - 10.001,
+            InvalidTokenError,
+            "bearer token: not valid yet (nbf or iat is in the future)",
+            id="not-yet",
+        ),
+    ],
+)
+def test_a_bearer_token_is_valid_exactly_within_its_window_and_the_leeway(
+    idp: FakeIdentityProvider, now: float, error: type[AuthenticationError] | None, message: str
+) -> None:
+    engine = _bearer_engine(idp, leeway=10)
+    token = _machine(idp, ttl=60)  # iat NOW, exp NOW + 60
+    Endpoints(idp).drive(engine.authenticate_bearer(token, NOW))
+    flow = engine.authenticate_bearer(token, now)  # verified: the window alone is checked
+    if error is None:
+        with pytest.raises(StopIteration) as done:
+            next(flow)
+        assert done.value.value.exp == NOW + 60
+        return
+    with pytest.raises(error) as refused:
+        next(flow)
+    assert refused.value.message == message
+    assert refused.value.fingerprint == fingerprint(token)
+
+
+def test_bearer_tokens_are_refused_when_the_setting_is_off(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    token = _machine(idp)
+    with pytest.raises(InvalidTokenError) as refused:
+        next(engine.authenticate_bearer(token, NOW))
+    assert refused.value.message == "bearer tokens are not accepted (the bearer setting is off)"
+    assert refused.value.fingerprint == fingerprint(token)
+    assert engine.sizes["machines"] == 0
+
+
+BEARER_HEADER_REFUSALS = [
+    pytest.param(
+        lambda idp: "not.a-jwt",
+        "bearer token: not a JWT (expected three dot-separated segments)",
+        id="not-a-jwt",
+    ),
+    pytest.param(
+        lambda idp: _machine(idp, header={"alg": "RS384"}),
+        "bearer token: algorithm must be RS256 or ES256",
+        id="alg-rs384",
+    ),
+    pytest.param(
+        lambda idp: _machine(idp, header={"kid": None}),
+        "bearer token: required field 'kid' is missing",
+        id="kid-missing",
+    ),
+    pytest.param(
+        lambda idp: _machine(idp, header={"kid": "a b"}),
+        "bearer token: kid is malformed",
+        id="kid-with-a-space",
+    ),
+    pytest.param(
+        lambda idp: _machine(idp, header={"kid": ""}),
+        "bearer token: kid is malformed",
+        id="kid-empty",
+    ),
+    pytest.param(
+        lambda idp: _machine(idp, claims={"iss": OTHER_ISSUER}),
+        "bearer token: issuer is not {issuer}",
+        id="other-issuer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "message"), BEARER_HEADER_REFUSALS)
+def test_a_bearer_token_refused_before_its_keys_fetches_nothing(
+    idp: FakeIdentityProvider, make: Callable[[FakeIdentityProvider], str], message: str
+) -> None:
+    engine = _bearer_engine(idp)
+    token = make(idp)
+    with pytest.raises(InvalidTokenError) as refused:
+        next(engine.authenticate_bearer(token, NOW))  # raised before the first fetch
+    assert refused.value.message == message.format(issuer=idp.issuer)
+    assert refused.value.fingerprint == fingerprint(token)
+
+
+def _tampered(idp: FakeIdentityProvider) -> str:
+    """A token whose payload was swapped for one granting more, under the original signature."""
+    header, _, signature = _machine(idp).split(".")
+    payload = _machine(idp, claims={"scope": "reports/read admin"}).split(".")[1]
+    return f"{header}.{payload}.{signature}"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(
+            lambda idp: _machine(idp, header={"alg": "ES256"}),  # names the pool's RSA key
+            "bearer token: its algorithm is not its key's",
+            id="alg-not-the-keys",
+        ),
+        pytest.param(_tampered, "bearer token: signature verification failed", id="tampered"),
+    ],
+)
+def test_a_bearer_token_refused_on_its_key_is_not_kept(
+    idp: FakeIdentityProvider, make: Callable[[FakeIdentityProvider], str], message: str
+) -> None:
+    engine = _bearer_engine(idp)
+    token = make(idp)
+    endpoints = Endpoints(idp)
+    with pytest.raises(InvalidTokenError) as refused:
+        endpoints.drive(engine.authenticate_bearer(token, NOW))
+    assert refused.value.message == message
+    assert refused.value.fingerprint == fingerprint(token)
+    assert endpoints.asked == [KeyFetch(BEARER_JWKS, "jwks")]
+    assert engine.sizes["machines"] == 0
+
+
+def test_a_bearer_kid_missing_from_a_fresh_jwks_is_refused_without_a_new_fetch(
+    idp: FakeIdentityProvider,
+) -> None:
+    engine = _bearer_engine(idp)
+    endpoints = Endpoints(idp)
+    endpoints.drive(engine.authenticate_bearer(_machine(idp), NOW))
+    rotated = _machine(idp, header={"kid": "rotated"})
+    with pytest.raises(InvalidTokenError, match="its kid is not in the provider's JWKS") as refused:
+        next(engine.authenticate_bearer(rotated, NOW + JWKS_REFETCH_INTERVAL - 0.01))
+    assert refused.value.fingerprint == fingerprint(rotated)
+    assert endpoints.asked == [KeyFetch(BEARER_JWKS, "jwks")]
+    # Once the interval has passed the JWKS is asked for again: the issuer may have rotated.
+    flow = engine.authenticate_bearer(rotated, NOW + JWKS_REFETCH_INTERVAL)
+    assert next(flow) == KeyFetch(BEARER_JWKS, "jwks")
+
+
+OKTA_JWKS = "https://dev-123456.okta.com/oauth2/v1/keys"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "discovery"),
+    [
+        pytest.param(
+            "https://dev-123456.okta.com/oauth2/default",
+            "https://dev-123456.okta.com/oauth2/default/.well-known/openid-configuration",
+            id="issuer",
+        ),
+        pytest.param(
+            "https://dev-123456.okta.com/oauth2/default/",
+            "https://dev-123456.okta.com/oauth2/default/.well-known/openid-configuration",
+            id="issuer-with-a-trailing-slash",
+        ),
+        pytest.param(  # a custom authorisation server's id may end in any letter
+            "https://dev-123456.okta.com/oauth2/aus1ab2CD3ef4GH5X",
+            "https://dev-123456.okta.com/oauth2/aus1ab2CD3ef4GH5X/.well-known/openid-configuration",
+            id="issuer-ending-in-X",
+        ),
+    ],
+)
+def test_the_bearer_jwks_is_discovered_from_the_bearer_issuer_once(
+    idp: FakeIdentityProvider, issuer: str, discovery: str
+) -> None:
+    okta = FakeOidcProvider("okta", issuer=issuer)
+    engine = _bearer_engine(idp, bearer_issuer=issuer, bearer_jwks_url=None)
+    endpoints = Endpoints(idp)
+    endpoints.serve(okta, discovery, OKTA_JWKS)
+    token = okta.mint_machine_token("0oa-svc", ["orders"], now=NOW)
+    machine = endpoints.drive(engine.authenticate_bearer(token, NOW))
+    assert machine == MachineClient("0oa-svc", ("orders",), issuer, NOW + 3600, {})
+    assert endpoints.asked == [KeyFetch(discovery, "discovery"), KeyFetch(OKTA_JWKS, "jwks")]
+    # Both the discovered location and the key are kept: the next token needs no fetch.
+    later = okta.mint_machine_token("0oa-svc", ["orders"], now=NOW + 1)
+    with pytest.raises(StopIteration):
+        next(engine.authenticate_bearer(later, NOW + 1))
+
+
+def test_a_bearer_discovery_document_that_fails_twice_is_backed_off(
+    idp: FakeIdentityProvider,
+) -> None:
+    okta = FakeOidcProvider("okta")
+    discovery = f"{okta.issuer}/.well-known/openid-configuration"
+    engine = _bearer_engine(idp, bearer_issuer=okta.issuer, bearer_jwks_url=None)
+    endpoints = Endpoints(idp)
+    endpoints.serve(okta, discovery, OKTA_JWKS)
+    good = endpoints.answers[discovery]
+    token = okta.mint_machine_token("0oa-svc", ["orders"], now=NOW)
+    endpoints.answers[discovery] = OUTAGE
+    with pytest.raises(KeysUnavailableError) as caught:
+        endpoints.drive(engine.authenticate_bearer(token, NOW))
+    assert caught.value.message == (
+        f"cannot obtain the provider's discovery document from {discovery}: connection refused"
+    )
+    assert (caught.value.retry_after, caught.value.fingerprint) == (1, fingerprint(token))
+    endpoints.answers[discovery] = FetchFailure("timed out")  # a second, separate failure
+    with pytest.raises(KeysUnavailableError, match="timed out"):
+        endpoints.drive(engine.authenticate_bearer(token, NOW))
+    with pytest.raises(KeysUnavailableError, match="recent fetches failed"):
+        next(engine.authenticate_bearer(token, NOW + 0.99))
+    endpoints.answers[discovery] = good
+    assert endpoints.drive(engine.authenticate_bearer(token, NOW + 1)).client_id == "0oa-svc"
+    assert endpoints.urls == [discovery, discovery, discovery, OKTA_JWKS]
