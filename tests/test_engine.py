@@ -981,7 +981,9 @@ def test_a_bearer_kid_missing_from_a_fresh_jwks_is_refused_without_a_new_fetch(
     endpoints = Endpoints(idp)
     endpoints.drive(engine.authenticate_bearer(_machine(idp), NOW))
     rotated = _machine(idp, header={"kid": "rotated"})
-    with pytest.raises(InvalidTokenError, match="its kid is not in the provider's JWKS") as refused:
+    with pytest.raises(
+        InvalidTokenError, match="bearer token: its kid is not in the provider's JWKS"
+    ) as refused:
         next(engine.authenticate_bearer(rotated, NOW + JWKS_REFETCH_INTERVAL - 0.01))
     assert refused.value.fingerprint == fingerprint(rotated)
     assert endpoints.asked == [KeyFetch(BEARER_JWKS, "jwks")]

@@ -149,7 +149,10 @@ class Engine:
         )
         #: Machine clients' keys (another issuer's JWKS) and verified bearer tokens.
         self.bearer_keys = KeyStore(
-            fetch_timeout=settings.key_fetch_timeout, algorithms=JWT_ALGORITHMS, cognito=False
+            fetch_timeout=settings.key_fetch_timeout,
+            algorithms=JWT_ALGORITHMS,
+            cognito=False,
+            jwks_for=BEARER,
         )
         self._machines: BoundedCache[str, tuple[VerifiedToken, MachineClient]] = BoundedCache(
             MAX_VERIFIED_TOKENS

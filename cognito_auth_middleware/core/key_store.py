@@ -81,6 +81,7 @@ class KeyStore:
             OIDC provider's.
         verified_access: Whether the signer's keys are Verified Access's (ES384, P-384)
             rather than the ALB's (ES256, P-256), as parsed and as messages say.
+        jwks_for: The token the JWKS verifies, in messages (``access token``, ``bearer token``).
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class KeyStore:
         algorithms: Collection[str] = ("RS256",),
         cognito: bool = True,
         verified_access: bool = False,
+        jwks_for: str = "access token",
     ) -> None:
         self._alb: BoundedCache[str, tuple[SignatureKey, FetchResult]] = BoundedCache(MAX_ALB_KEYS)
         self._jwks: BoundedCache[str, _Jwks] = BoundedCache(MAX_JWKS_URLS)
@@ -102,7 +104,7 @@ class KeyStore:
         self._no_signer_key = f"{label}: no {signer} public key exists for its kid"
         self._jwks_name = "the Cognito JWKS" if cognito else "the provider's JWKS"
         owner = "user pool" if cognito else "provider"
-        self._no_kid = f"access token: its kid is not in the {owner}'s JWKS"
+        self._no_kid = f"{jwks_for}: its kid is not in the {owner}'s JWKS"
         self._unknown: BoundedCache[str, float] = BoundedCache(MAX_UNKNOWN_KIDS)
         self._attempts: BoundedCache[str, float] = BoundedCache(MAX_UNKNOWN_KIDS)
         self._bucket = TokenBucket(ALB_FETCH_BURST, 1 / ALB_FETCH_INTERVAL, now=0.0)
