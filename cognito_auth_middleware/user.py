@@ -31,10 +31,6 @@ def _display_str(claims: Mapping[str, Any], name: str, label: str) -> str | None
     return None
 
 
-def _first(*values: str | None) -> str | None:
-    return next((value for value in values if value is not None), None)
-
-
 def _email_verified(value: object) -> bool:
     # Cognito's userinfo endpoint (which the ALB relays) sends the string "true"; anything
     # but JSON true or "true" means unverified.
@@ -186,6 +182,11 @@ class User:
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("ALB token: claim 'sub' must be a non-empty string")
         groups_source = oidc_claims if groups_from == "oidc_data" else access_claims
+        username = _display_str(oidc_claims, "username", "ALB token") or _display_str(
+            access_claims, "username", "access token"
+        )
+        if username is None:  # other OIDC providers' userinfo (Okta, Entra ID, Keycloak, Auth0)
+            username = _display_str(oidc_claims, "preferred_username", "ALB token")
         # The engine admits only sane times (core.claims); claims given directly may hold
         # anything. Below 1e308 (an exact comparison, for big integers too) float() cannot
         # overflow; nan and infinity fail the comparison.
@@ -196,12 +197,7 @@ class User:
         ]
         values = {
             "sub": sub,
-            "username": _first(
-                _display_str(oidc_claims, "username", "ALB token")
-                or _display_str(access_claims, "username", "access token"),
-                # Other OIDC providers' userinfo (Okta, Entra ID, Keycloak, Auth0).
-                _display_str(oidc_claims, "preferred_username", "ALB token"),
-            ),
+            "username": username,
             "email": _display_str(oidc_claims, "email", "ALB token"),
             "email_verified": _email_verified(oidc_claims.get("email_verified")),
             "name": _display_str(oidc_claims, "name", "ALB token"),
