@@ -30,6 +30,7 @@ __all__ = [
     "SettingsOptions",
     "UserKind",
     "closest",
+    "discovery_url_for",
     "user_entry",
 ]
 
@@ -255,6 +256,12 @@ def _sign_out_settings(
     if not _COOKIE_NAME_RE.fullmatch(cookie):
         raise ConfigurationError(f"session_cookie must be a cookie name, got {cookie!r}")
     return path, domain, uri, cookie
+
+
+def discovery_url_for(issuer: str) -> str:
+    """The OpenID discovery document of ``issuer`` (its trailing slash dropped, as the
+    specification says)."""
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
 def cognito_issuer_pattern(region: str) -> re.Pattern[str]:
@@ -909,7 +916,7 @@ class Settings:
         """Where the bearer tokens' JWKS URL is discovered: with ``bearer``, no JWKS URL."""
         if not self.bearer or self.bearer_jwks_url is not None or self.bearer_issuer is None:
             return None
-        return self.bearer_issuer.rstrip("/") + "/.well-known/openid-configuration"
+        return discovery_url_for(self.bearer_issuer)
 
     @property
     def discovery_url(self) -> str | None:
@@ -918,7 +925,7 @@ class Settings:
             return None
         if self.issuer is None:
             return None
-        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        return discovery_url_for(self.issuer)
 
 
 # The setting names, declared once by the dataclass: a field's type says how it is read.

@@ -118,6 +118,16 @@ def _window(sources: Iterable[Mapping[str, Any]], label: str, leeway: float) -> 
     return (max(starts) - leeway if starts else -math.inf), min(expiries) + leeway
 
 
+def _jws_kid(header: Mapping[str, Any], algorithms: tuple[str, ...], label: str) -> str:
+    """The ``kid`` of a JWKS-verified token's header, its ``alg`` one of ``algorithms``."""
+    if header.get("alg") not in algorithms:
+        raise InvalidTokenError(f"{label}: algorithm must be {' or '.join(algorithms)}")
+    kid = _require(header, "kid", label)
+    if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
+        raise InvalidTokenError(f"{label}: kid is malformed")
+    return kid
+
+
 def _signed_by(header: Mapping[str, Any], alg: str, label: str) -> tuple[str, str]:
     """The ``kid`` (a UUID) and ``signer`` (a string) of an AWS-signed header using ``alg``."""
     if header.get("alg") != alg:
@@ -221,14 +231,7 @@ class HeaderRules:
             InvalidTokenError: an algorithm not allowed (RS256 for Cognito; RS256 or ES256
                 for another provider), or a missing or malformed kid.
         """
-        if header.get("alg") not in self._access_algorithms:
-            raise InvalidTokenError(
-                f"{ACCESS}: algorithm must be {' or '.join(self._access_algorithms)}"
-            )
-        kid = _require(header, "kid", ACCESS)
-        if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
-            raise InvalidTokenError(f"{ACCESS}: kid is malformed")
-        return kid
+        return _jws_kid(header, self._access_algorithms, ACCESS)
 
 
 def check_access_issuer(token: ParsedToken, alb: VerifiedToken) -> str:
@@ -322,6 +325,19 @@ def _audience(claims: Mapping[str, Any], audience: Iterable[str], label: str) ->
             raise InvalidTokenError(f"{label}: audience is not one of {sorted(wanted)!r}")
 
 
+def _issued_by(
+    claims: Mapping[str, Any], issuer: str, audience: Iterable[str], label: str, leeway: float
+) -> tuple[float, float]:
+    """The validity window of a JWT another issuer signed, having checked its registered
+    claims' types, its ``iss`` (``issuer``) and its ``aud`` (one of ``audience``, if any)."""
+    window = _window((claims,), label, leeway)
+    _registered_types(claims, label)
+    if _require(claims, "iss", label) != issuer:
+        raise InvalidTokenError(f"{label}: issuer is not {issuer}")
+    _audience(claims, audience, label)
+    return window
+
+
 def jwt_access_record(
     token: ParsedToken, issuer: str, audience: Iterable[str], subject: str, leeway: float
 ) -> VerifiedToken:
@@ -338,11 +354,7 @@ def jwt_access_record(
             ``jti`` of the wrong type.
     """
     claims = token.claims
-    not_before, not_after = _window((claims,), ACCESS, leeway)
-    _registered_types(claims, ACCESS)
-    if _require(claims, "iss", ACCESS) != issuer:
-        raise InvalidTokenError(f"{ACCESS}: issuer is not {issuer}")
-    _audience(claims, audience, ACCESS)
+    not_before, not_after = _issued_by(claims, issuer, audience, ACCESS, leeway)
     if not isinstance(claims.get("sub", ""), str):  # Okta's login, where subject is "uid"
         raise InvalidTokenError(f"{ACCESS}: claim 'sub' must be a string")
     sub = claims.get(subject)
@@ -395,12 +407,7 @@ def check_bearer_header(header: Mapping[str, Any]) -> str:
         InvalidTokenError: an algorithm other than RS256 or ES256, or a missing or malformed
             kid.
     """
-    if header.get("alg") not in JWT_ALGORITHMS:
-        raise InvalidTokenError(f"{BEARER}: algorithm must be {' or '.join(JWT_ALGORITHMS)}")
-    kid = _require(header, "kid", BEARER)
-    if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
-        raise InvalidTokenError(f"{BEARER}: kid is malformed")
-    return kid
+    return _jws_kid(header, JWT_ALGORITHMS, BEARER)
 
 
 def check_bearer_issuer(token: ParsedToken, issuer: str) -> None:
@@ -446,13 +453,9 @@ def bearer_record(
             ``aud``, ``scope``, ``scp`` or ``jti`` of the wrong type.
     """
     claims = token.claims
-    not_before, not_after = _window((claims,), BEARER, leeway)
-    _registered_types(claims, BEARER)
-    if _require(claims, "iss", BEARER) != issuer:
-        raise InvalidTokenError(f"{BEARER}: issuer is not {issuer}")
+    not_before, not_after = _issued_by(claims, issuer, audience, BEARER, leeway)
     if "token_use" in claims and claims["token_use"] != "access":  # noqa: S105 (a claim)
         raise InvalidTokenError(f"{BEARER}: token_use must be 'access'")
-    _audience(claims, audience, BEARER)
     client = next((claims[name] for name in _CLIENT_CLAIMS if name in claims), None)
     if not isinstance(client, str) or not client:
         raise InvalidTokenError(f"{BEARER}: no client id (client_id, cid, azp or appid)")

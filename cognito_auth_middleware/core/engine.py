@@ -34,7 +34,7 @@ from cognito_auth_middleware.exceptions import (
     MissingTokenError,
 )
 from cognito_auth_middleware.machine import MachineClient
-from cognito_auth_middleware.settings import Settings
+from cognito_auth_middleware.settings import Settings, discovery_url_for
 from cognito_auth_middleware.user import User
 
 from .cache import BoundedCache
@@ -92,6 +92,17 @@ class Pending:
 def _unverified(alb: VerifiedToken) -> VerifiedToken:
     """What stands in for an opaque access token: no claims, nothing to compare."""
     return VerifiedToken({}, alb.sub, alb.issuer, alb.client, -math.inf, math.inf)
+
+
+def _verify_with_jwks(
+    keys: KeyStore, url: str, token: ParsedToken, kid: str, label: str, now: float
+) -> Generator[KeyFetch, FetchResult, None]:
+    """Verify ``token`` with its key ``kid`` of the JWKS at ``url``, fetching it if needed."""
+    key = keys.jwks_key(url, kid, now)
+    if key is None:
+        key = keys.accept_jwks(url, kid, (yield KeyFetch(url, "jwks")), now)
+    check_key_algorithm(token, key, label)
+    check_signature(token, key, label)
 
 
 def _tag(exc: AuthenticationError, oidc_data: str | None, access_token: str | None) -> None:
@@ -269,12 +280,7 @@ class Engine:
                 # The ALB's signature vouches for the issuer; keys come only from its JWKS.
                 issuer = check_access_issuer(access.token, alb)
                 url = yield from self.jwks_location(issuer, now)
-                key = self.keys.jwks_key(url, access.kid, now)
-                if key is None:
-                    fetched = yield KeyFetch(url, "jwks")
-                    key = self.keys.accept_jwks(url, access.kid, fetched, now)
-                check_key_algorithm(access.token, key, ACCESS)
-                check_signature(access.token, key, ACCESS)
+                yield from _verify_with_jwks(self.keys, url, access.token, access.kid, ACCESS, now)
                 if self._kind == "jwt":
                     access = jwt_access_record(
                         access.token,
@@ -318,12 +324,7 @@ class Engine:
                 url = settings.bearer_jwks_url
                 if url is None:
                     url = yield from self._discovered(issuer, self.bearer_keys, now)
-                keys = self.bearer_keys
-                key = keys.jwks_key(url, kid, now)
-                if key is None:
-                    key = keys.accept_jwks(url, kid, (yield KeyFetch(url, "jwks")), now)
-                check_key_algorithm(parsed, key, BEARER)
-                check_signature(parsed, key, BEARER)
+                yield from _verify_with_jwks(self.bearer_keys, url, parsed, kid, BEARER, now)
                 record, scopes = bearer_record(
                     parsed, issuer, settings.bearer_audience, settings.bearer_clients, self._leeway
                 )
@@ -383,7 +384,7 @@ class Engine:
         issuer: str, keys: KeyStore, now: float
     ) -> Generator[KeyFetch, FetchResult, str]:
         """The ``jwks_uri`` of ``issuer``'s discovery document (fetched once, kept in ``keys``)."""
-        discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        discovery = discovery_url_for(issuer)
         found = keys.jwks_uri(discovery, now)
         if found is None:
             fetched = yield KeyFetch(discovery, "discovery")
