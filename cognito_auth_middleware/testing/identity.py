@@ -278,10 +278,16 @@ class FakeIdentityProvider:
             ttl, now, header, claims: As for :meth:`mint_access_token`.
         """
         fields, payload = self.access_fields(sub=client_id, ttl=ttl, now=now)
+        payload = self.machine_claims(payload, client_id, list(scopes))
+        return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
+
+    def machine_claims(
+        self, payload: dict[str, Any], client_id: str, scopes: list[str]
+    ) -> dict[str, Any]:
+        """An access token's payload made a machine client's, as this provider shapes it."""
         for name in ("origin_jti", "username"):  # a person's, not a client's
             del payload[name]
-        payload |= {"client_id": client_id, "scope": " ".join(scopes), "version": 2}
-        return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
+        return payload | {"client_id": client_id, "scope": " ".join(scopes), "version": 2}
 
     def headers(
         self,

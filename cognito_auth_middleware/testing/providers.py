@@ -251,31 +251,23 @@ class FakeOidcProvider(FakeIdentityProvider):
                 payload[self.groups_claim] = list(groups)
         return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
 
-    def mint_machine_token(
-        self,
-        client_id: str = "machine-client-1",
-        scopes: Iterable[str] = ("reports/read",),
-        *,
-        ttl: float = 3600,
-        now: float | None = None,
-        header: Mapping[str, Any] | None = None,
-        claims: Mapping[str, Any] | None = None,
-    ) -> str:
-        """A machine client's bearer token from this provider's client-credentials grant.
+    def machine_claims(
+        self, payload: dict[str, Any], client_id: str, scopes: list[str]
+    ) -> dict[str, Any]:
+        """A client-credentials token of this provider (``sub`` is the client, as they set it).
 
         Okta: ``cid`` and ``scp`` (a list); Entra ID: ``azp``/``appid`` and ``roles``; others:
-        ``azp`` and ``scope``. ``sub`` is the client, as these providers set it.
+        ``azp`` and ``scope``.
         """
-        fields, payload = self.access_fields(sub=client_id, ttl=ttl, now=now)
         if self.style == "okta":
-            payload |= {"cid": client_id, "scp": list(scopes), "sub": client_id}
+            payload = payload | {"cid": client_id, "scp": scopes, "sub": client_id}
             payload.pop("uid", None)
         elif self.style == "entra":
-            payload |= {"azp": client_id, "appid": client_id, "roles": list(scopes)}
+            payload = payload | {"azp": client_id, "appid": client_id, "roles": scopes}
             payload.pop("scp", None)
         else:
-            payload |= {"azp": client_id, "scope": " ".join(scopes)}
-        return self.sign_raw_access(_json(_merge(fields, header)), _json(_merge(payload, claims)))
+            payload = payload | {"azp": client_id, "scope": " ".join(scopes)}
+        return payload
 
     def userinfo(
         self,
