@@ -611,3 +611,133 @@ def test_wsgi_middleware_never_answers_outside_the_table(
     app = CognitoAuthWSGIMiddleware(_wsgi_hello, verifier=verifier)
     response = Client(app).get("/", headers=values)
     assert response.status_code in ALLOWED_STATUSES - {200}
+
+
+# --- the other modes: another provider's JWT, Verified Access, bearer tokens ----------------------
+
+#: JSON values of every type, hostile ones included: null, huge and negative integers, floats
+#: (NaN and infinities are written as JSON cannot carry them, and must be refused), strings with
+#: whitespace, control and other Unicode characters, nesting.
+json_values: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([10**400, -(10**30), 2**63, -1, 0])
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["", " ", "\n", "\x00", "\u2028", "true", "1e400", "𝕒𝕕𝕞𝕚𝕟"]),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=5,
+)
+REMOVE = object()
+
+
+@dataclass
+class ModeCase:
+    """One mode's stand-in, its verifier, and a way to mint its token(s) with one change."""
+
+    verify: Callable[[dict[str, Any]], object]
+    names: tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def mode_cases() -> Iterator[dict[str, ModeCase]]:
+    from cognito_auth_middleware.testing import FakeOidcProvider, FakeVerifiedAccess
+
+    okta, keycloak = FakeOidcProvider("okta"), FakeOidcProvider("keycloak")
+    oidc_va, idc_va = FakeVerifiedAccess("oidc"), FakeVerifiedAccess("iam-identity-center")
+    pool = FakeIdentityProvider()
+    with contextlib.ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(KeyServer(idp))
+            for name, idp in (
+                ("okta", okta),
+                ("keycloak", keycloak),
+                ("oidc_va", oidc_va),
+                ("idc_va", idc_va),
+                ("pool", pool),
+            )
+        }
+        cases: dict[str, ModeCase] = {}
+        for name, provider in (("okta", okta), ("keycloak", keycloak)):
+            jwt_verifier = Verifier(**servers[name].settings())
+            _, genuine = provider.access_fields(sub=SUB)
+
+            def jwt(
+                claims: dict[str, Any], p: Any = provider, v: Verifier = jwt_verifier
+            ) -> object:
+                alb = p.mint_alb_token(sub=SUB)
+                return v.authenticate(alb, p.mint_access_token(sub=SUB, claims=claims))
+
+            cases[name] = ModeCase(jwt, (*genuine, "groups", "realm_access", "extra"))
+        for name, stand_in in (("oidc_va", oidc_va), ("idc_va", idc_va)):
+            va_verifier = Verifier(**servers[name].settings())
+
+            def va(claims: dict[str, Any], s: Any = stand_in, v: Verifier = va_verifier) -> object:
+                return v.authenticate(s.mint_alb_token(sub=SUB, claims=claims), None)
+
+            payload = jwt_payload(stand_in.mint_alb_token(sub=SUB, groups=["g"]))
+            cases[name] = ModeCase(va, (*payload, "sub", "user", "iss", "exp", "nbf", "iat"))
+        server = servers["pool"]
+        bearer_verifier = Verifier(
+            **server.settings(
+                bearer=True, bearer_issuer=pool.issuer, bearer_jwks_url=server.jwks_url
+            )
+        )
+
+        def bearer(claims: dict[str, Any]) -> object:
+            return bearer_verifier.authenticate_bearer(pool.mint_machine_token(claims=claims))
+
+        _, machine = pool.access_fields()
+        cases["bearer"] = ModeCase(bearer, (*machine, "scp", "cid", "azp", "appid", "aud"))
+        yield cases
+
+
+def jwt_payload(token: str) -> dict[str, Any]:
+    segment = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    )
+    return decoded
+
+
+@settings(suppress_health_check=HEALTH)
+@given(
+    mode=st.sampled_from(("okta", "keycloak", "oidc_va", "idc_va", "bearer")),
+    changes=st.lists(st.tuples(st.integers(0, 40), json_values | st.just(REMOVE)), max_size=3),
+)
+def test_every_mode_admits_well_typed_principals_or_refuses_cleanly(
+    mode_cases: dict[str, ModeCase], mode: str, changes: list[tuple[int, Any]]
+) -> None:
+    """Hostile values of every type in any claim of another provider's JWT access token, a
+    Verified Access token (both shapes) or a bearer token: the answer is a well-typed user or
+    machine client, or an ``AuthenticationError``; never another exception."""
+    from cognito_auth_middleware import MachineClient
+
+    case = mode_cases[mode]
+    claims = {
+        case.names[index % len(case.names)]: (None if value is REMOVE else value)
+        for index, value in changes
+    }
+    try:
+        outcome = case.verify(claims)
+    except AuthenticationError:
+        return
+    if isinstance(outcome, MachineClient):
+        assert isinstance(outcome.client_id, str)
+        assert outcome.client_id
+        assert all(isinstance(scope, str) for scope in outcome.scopes)
+        assert math.isfinite(outcome.exp)
+        return
+    assert isinstance(outcome, User)
+    assert isinstance(outcome.sub, str)
+    assert outcome.sub
+    if mode in ("okta", "keycloak"):  # bound to the ALB token's user
+        assert outcome.sub == SUB
+    assert all(isinstance(group, str) for group in outcome.groups)
+    assert outcome.email is None or isinstance(outcome.email, str)
+    assert outcome.username is None or isinstance(outcome.username, str)
+    assert isinstance(outcome.email_verified, bool)
+    assert repr(outcome)
