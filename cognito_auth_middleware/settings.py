@@ -209,8 +209,12 @@ def _check_url(field: str, url: str) -> str:
     # urlsplit silently drops tabs and newlines that the HTTP client would later refuse.
     if not url.isascii() or any(char <= " " or char == "\x7f" for char in url):
         raise ConfigurationError(f"{field} must not contain spaces or control characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # "http://[::1/": a bracket not closed (an error in every Python)
+        raise ConfigurationError(f"{field} is not a URL, got {url!r}") from None
+    if parts.scheme not in ("https", "http") or not hostname:
         raise ConfigurationError(f"{field} must be an absolute http(s) URL, got {url!r}")
     if field not in ("redirect_url", "logout_uri") and (parts.query or parts.fragment):
         raise ConfigurationError(f"{field} must not have a query or fragment, got {url!r}")

@@ -219,6 +219,11 @@ def test_keywords_win_over_the_environment() -> None:
         pytest.param({"region": "eu-west-2", "leeway": "soon"}, "leeway", id="leeway-text"),
         pytest.param({"region": "eu-west-2", "require_all": "maybe"}, "require_all", id="bool"),
         pytest.param({"region": "eu-west-2", "jwks_url": "ftp://x/jwks"}, "jwks_url", id="url"),
+        pytest.param(
+            {"region": "eu-west-2", "alb_key_url": "http://[::1/keys"},
+            r"alb_key_url is not a URL, got 'http://\[::1/keys'",
+            id="unclosed-bracket",
+        ),
         pytest.param({"region": "eu-west-2", "exclude_paths": "health"}, "'/'", id="path"),
         pytest.param({"region": "eu-west-2", "client_id": "a b"}, "client_id", id="client"),
         pytest.param({"region": "eu-west-2", "colour": "blue"}, "unknown setting", id="unknown"),
