@@ -186,7 +186,8 @@ def test_refusals_are_logged_with_a_fingerprint_never_the_token(
 # URLs that pass the settings' checks but that httpx refuses when it builds the request; the
 # exception is not an httpx.HTTPError, and it must still be a 503, never a 500.
 REFUSED_URLS: list[Any] = [
-    pytest.param("http://[::1]x/keys", "InvalidURL", id="invalid-port"),
+    # Not "http://[::1]x/keys": some CPython 3.11 releases' urlsplit accept it, others refuse it.
+    pytest.param("http://127.0.0.1:abc/keys", "InvalidURL", id="invalid-port"),
     pytest.param("http://xn--/keys", "IDNAError", id="bad-idna-label"),  # a UnicodeError
 ]
 
