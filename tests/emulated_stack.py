@@ -112,5 +112,7 @@ def emulated_stack(user: EmulatedUser, idp: FakeIdentityProvider | None = None) 
         ]
     )
     protected = CognitoAuthMiddleware(app, **settings)
-    with serve(protected, app_socket), serve(emulator, emulator_socket):
+    # The emulator is served as `cognito-auth-middleware emulate` serves it: with h11, which
+    # hands over the request target as sent (httptools would rewrite odd forms first).
+    with serve(protected, app_socket), serve(emulator, emulator_socket, http="h11"):
         yield Stack(public, emulator)
