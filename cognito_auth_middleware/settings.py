@@ -9,6 +9,7 @@ another region stops the app at start-up instead of failing its first request.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
 import re
@@ -475,6 +476,13 @@ class SettingsOptions(TypedDict, total=False):
     bearer_clients: str | Iterable[str] | None
 
 
+@functools.lru_cache(maxsize=1024)
+def _key_url(base: str, kid: str) -> str:
+    # Every newly signed token asks for its key's URL, and quote() is pure Python: each
+    # (base, kid) is quoted once. Bounded, as every cache of the package is.
+    return f"{base}/{quote(kid, safe='')}"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Validated configuration shared by the verification engine and both middlewares.
@@ -899,7 +907,7 @@ class Settings:
         The signer is the ALB, or with ``provider="verified-access"`` the Verified Access
         instance (see :attr:`signer_key_base_url`).
         """
-        return f"{self.signer_key_base_url}/{quote(kid, safe='')}"
+        return _key_url(self.signer_key_base_url, kid)
 
     @property
     def logout_url(self) -> str | None:

@@ -6,7 +6,7 @@ import copy
 import logging
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -37,12 +37,25 @@ def _email_verified(value: object) -> bool:
     return value is True or value == "true"
 
 
-def _fill(user: User, values: Mapping[str, object]) -> None:
-    # A frozen dataclass sets its fields through object.__setattr__, as its own __init__ does.
-    # The names are listed once (_FIELD_NAMES, below the class): fields() costs a microsecond
-    # per call, on the path of every newly verified pair.
-    for name in _FIELD_NAMES:
-        object.__setattr__(user, name, values[name])
+def _fill(user: User, values: Iterable[object]) -> None:
+    # A frozen dataclass refuses plain assignment; its slots' own descriptors (_SETTERS, below
+    # the class, in field order) set each field, as object.__setattr__ would after looking
+    # the descriptor up by name. fields() costs a microsecond per call: it is read once.
+    for setter, value in zip(_SETTERS, values, strict=True):
+        setter(user, value)
+
+
+def _expiry(claims: Mapping[str, Any]) -> float:
+    """The claim set's ``exp`` as a float, or infinity when it has no usable one.
+
+    The engine admits only sane times (core.claims); claims given directly may hold anything.
+    Below 1e308 (an exact comparison, for big integers too) float() cannot overflow; nan and
+    infinity fail the comparison.
+    """
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and not isinstance(exp, bool) and 0 <= exp < 1e308:
+        return float(exp)
+    return math.inf
 
 
 def _as_dict(claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,7 +166,7 @@ class User:
 
         verifier = shared_verifier(allow_any_alb=allow_any_alb, region=region, **settings)
         verified = verifier.authenticate(oidc_data_header, access_token_header, identity_header)
-        _fill(self, {name: getattr(verified, name) for name in _FIELD_NAMES})
+        _fill(self, [getattr(verified, name) for name in _FIELD_NAMES])
 
     @classmethod
     def from_claims(
@@ -187,37 +200,31 @@ class User:
         )
         if username is None:  # other OIDC providers' userinfo (Okta, Entra ID, Keycloak, Auth0)
             username = _display_str(oidc_claims, "preferred_username", "ALB token")
-        # The engine admits only sane times (core.claims); claims given directly may hold
-        # anything. Below 1e308 (an exact comparison, for big integers too) float() cannot
-        # overflow; nan and infinity fail the comparison.
-        expiries = [
-            float(exp)
-            for exp in (oidc_claims.get("exp"), access_claims.get("exp"))
-            if isinstance(exp, int | float) and not isinstance(exp, bool) and 0 <= exp < 1e308
-        ]
-        values = {
-            "sub": sub,
-            "username": username,
-            "email": _display_str(oidc_claims, "email", "ALB token"),
-            "email_verified": _email_verified(oidc_claims.get("email_verified")),
-            "name": _display_str(oidc_claims, "name", "ALB token"),
-            "given_name": _display_str(oidc_claims, "given_name", "ALB token"),
-            "family_name": _display_str(oidc_claims, "family_name", "ALB token"),
-            "groups": _groups(
-                _claim_at(groups_source, groups_claim),
-                "ALB token" if groups_from == "oidc_data" else "access token",
-                groups_claim,
-            ),
-            "exp": min(expiries) if expiries else math.inf,
-            "issuer": str(access_claims.get("iss") or oidc_claims.get("iss") or ""),
-            "is_admin": False,
-            # Plain dicts, so that the user pickles (the engine's claims are dicts already, and
-            # never changed); the properties hand out deep copies.
-            "_oidc_claims": _as_dict(oidc_claims),
-            "_access_claims": _as_dict(access_claims),
-        }
         user = cls.__new__(cls)
-        _fill(user, values)
+        _fill(
+            user,
+            (  # in field order (_FIELD_NAMES)
+                sub,
+                username,
+                _display_str(oidc_claims, "email", "ALB token"),
+                _email_verified(oidc_claims.get("email_verified")),
+                _display_str(oidc_claims, "name", "ALB token"),
+                _display_str(oidc_claims, "given_name", "ALB token"),
+                _display_str(oidc_claims, "family_name", "ALB token"),
+                _groups(
+                    _claim_at(groups_source, groups_claim),
+                    "ALB token" if groups_from == "oidc_data" else "access token",
+                    groups_claim,
+                ),
+                min(_expiry(oidc_claims), _expiry(access_claims)),
+                str(access_claims.get("iss") or oidc_claims.get("iss") or ""),
+                False,  # is_admin: only the policy sets it
+                # Plain dicts, so that the user pickles (the engine's claims are dicts already,
+                # and never changed); the properties hand out deep copies.
+                _as_dict(oidc_claims),
+                _as_dict(access_claims),
+            ),
+        )
         return user
 
     @classmethod
@@ -283,7 +290,9 @@ class User:
         if self.is_admin is is_admin:
             return self
         user = User.__new__(User)
-        _fill(user, {name: getattr(self, name) for name in _FIELD_NAMES} | {"is_admin": is_admin})
+        _fill(
+            user, [is_admin if name == "is_admin" else getattr(self, name) for name in _FIELD_NAMES]
+        )
         return user
 
     @property
@@ -340,3 +349,4 @@ class User:
 
 
 _FIELD_NAMES = tuple(field.name for field in fields(User))
+_SETTERS = tuple(vars(User)[name].__set__ for name in _FIELD_NAMES)
