@@ -89,6 +89,20 @@ class Pending:
     issuer: str = ""
 
 
+@dataclass(slots=True, eq=False)  # not frozen, as Pending; nothing changes one once made
+class _Admitted:
+    """A verified pair's user, the policy that admitted them and the pair's two records.
+
+    The binding of the two tokens (issuer, client, sub) was checked when the pair was
+    admitted and cannot change; each later request checks the windows and identity header.
+    """
+
+    policy: Policy
+    user: User
+    alb: VerifiedToken
+    access: VerifiedToken
+
+
 def _unverified(alb: VerifiedToken) -> VerifiedToken:
     """What stands in for an opaque access token: no claims, nothing to compare."""
     return VerifiedToken({}, alb.sub, alb.issuer, alb.client, -math.inf, math.inf)
@@ -155,9 +169,7 @@ class Engine:
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         # Each user with the policy that admitted them: a decision is reused only while that
         # very policy is in force, so a reload that removes a user refuses their next request.
-        self._users: BoundedCache[tuple[str, str], tuple[Policy, User]] = BoundedCache(
-            MAX_VERIFIED_TOKENS
-        )
+        self._users: BoundedCache[tuple[str, str], _Admitted] = BoundedCache(MAX_VERIFIED_TOKENS)
         #: Machine clients' keys (another issuer's JWKS) and verified bearer tokens.
         self.bearer_keys = KeyStore(
             fetch_timeout=settings.key_fetch_timeout,
@@ -205,19 +217,29 @@ class Engine:
     ) -> User | None:
         """The user, if both tokens were verified before; ``None`` if the flow must run.
 
+        A pair admitted under the policy in force is one look-up, with both its records: only
+        the windows and the identity header are checked again. Otherwise, with both tokens
+        cached, the pair is checked and decided as new (no flow is needed).
+
         Raises:
             AuthenticationError: a known pair that no longer passes (expired, spliced, ...).
         """
         if not oidc_data or (not access_token and not self._verified_access):
             return None
-        alb = self._alb_tokens.get(oidc_data)
-        if alb is None:
-            return None
-        access = self._access_for(alb, access_token or "")
-        if access is None:
-            return None
+        access_text = access_token or ""
         try:
-            return self._conclude(oidc_data, alb, access_token or "", access, identity, now)
+            admitted = self._users.get((oidc_data, access_text))
+            if admitted is not None and admitted.policy is self.policy:
+                self._check_windows(admitted.alb, admitted.access, now)
+                self._check_identity(admitted.alb, identity)
+                return admitted.user
+            alb = self._alb_tokens.get(oidc_data)
+            if alb is None:
+                return None
+            access = self._access_for(alb, access_text)
+            if access is None:
+                return None
+            return self._conclude(oidc_data, alb, access_text, access, identity, now)
         except AuthenticationError as exc:
             _tag(exc, oidc_data, access_token)
             raise
@@ -415,7 +437,29 @@ class Engine:
         identity: str | None,
         now: float,
     ) -> User:
-        """The checks of every request, cached tokens included."""
+        """The checks of a pair not admitted yet (or under an earlier policy), then its user."""
+        self._check_windows(alb, access, now)
+        if access.issuer != alb.issuer:
+            raise InvalidTokenError(f"{ACCESS}: issuer does not match the ALB token's issuer")
+        if access.client is not None and access.client != alb.client:
+            raise InvalidTokenError(f"{ACCESS}: client_id does not match the ALB token's client")
+        if access.sub != alb.sub:
+            raise InvalidTokenError("the access token belongs to another user than the ALB token")
+        self._check_identity(alb, identity)
+        policy = self.policy
+        user = policy.decide(
+            User.from_claims(
+                alb.claims,
+                access.claims,
+                groups_claim=self.settings.groups_claim,
+                groups_from=self.groups_from,
+            )
+        )
+        self._users.put((oidc_data, access_token), _Admitted(policy, user, alb, access))
+        return user
+
+    def _check_windows(self, alb: VerifiedToken, access: VerifiedToken, now: float) -> None:
+        """Both tokens are within their validity windows (leeway included)."""
         if now > alb.not_after:
             raise ExpiredTokenError(f"{self._claims_label}: expired")
         if now > access.not_after:
@@ -426,26 +470,9 @@ class Engine:
             )
         if now < access.not_before:
             raise InvalidTokenError(f"{ACCESS}: not valid yet (nbf or iat is in the future)")
-        if access.issuer != alb.issuer:
-            raise InvalidTokenError(f"{ACCESS}: issuer does not match the ALB token's issuer")
-        if access.client is not None and access.client != alb.client:
-            raise InvalidTokenError(f"{ACCESS}: client_id does not match the ALB token's client")
-        if access.sub != alb.sub:
-            raise InvalidTokenError("the access token belongs to another user than the ALB token")
+
+    @staticmethod
+    def _check_identity(alb: VerifiedToken, identity: str | None) -> None:
+        """The identity header, when sent, names the ALB token's user."""
         if identity is not None and identity != alb.sub:
             raise InvalidTokenError("the x-amzn-oidc-identity header does not match the token")
-        pair = (oidc_data, access_token)
-        policy = self.policy
-        decided = self._users.get(pair)
-        if decided is not None and decided[0] is policy:
-            return decided[1]
-        user = policy.decide(
-            User.from_claims(
-                alb.claims,
-                access.claims,
-                groups_claim=self.settings.groups_claim,
-                groups_from=self.groups_from,
-            )
-        )
-        self._users.put(pair, (policy, user))
-        return user

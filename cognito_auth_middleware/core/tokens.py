@@ -12,7 +12,8 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from cognito_auth_middleware.exceptions import InvalidTokenError
 
@@ -39,12 +40,9 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignor
 _JSON_WHITESPACE = " \t\n\r"
 
 
-class ParsedToken(NamedTuple):
-    """A compact JWS split and decoded once; nothing in it is verified yet.
-
-    Immutable; a named tuple because a frozen dataclass's ``__init__`` costs a microsecond
-    more, on every new token.
-    """
+@dataclass(slots=True, eq=False)  # not frozen: a frozen init costs ~0.8 us more per new token
+class ParsedToken:
+    """A compact JWS split and decoded once; nothing in it is verified yet (nor changed)."""
 
     header: dict[str, Any]
     claims: dict[str, Any]
