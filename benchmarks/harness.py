@@ -194,7 +194,8 @@ def material(
     else:
         idp = FakeIdentityProvider()
         server = stack.enter_context(KeyServer(idp))
-        print(f"minting {pool} ALB and {pool} access tokens...", file=sys.stderr, flush=True)
+        if pool:
+            print(f"minting {pool} ALB and {pool} access tokens...", file=sys.stderr, flush=True)
         found = _mint(idp, server, pool, extra or {})
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         args.material = str(folder / "material.json")
@@ -203,14 +204,18 @@ def material(
     return found
 
 
-def make_runner(module: str, description: str) -> Any:
+def make_runner(module: str, description: str, passed: Sequence[str] = ()) -> Any:
     """A ``pyperf.Runner`` with this harness's defaults, for ``python -m module``.
 
-    Its parser also takes the hidden ``--material FILE`` the parent passes to each worker.
+    Its parser also takes the hidden ``--material FILE`` the parent passes to each worker;
+    ``passed`` names the module's own options (``"features"`` for ``--features``) that the
+    workers must be given too (pyperf passes on only its own).
     """
 
     def pass_material(cmd: list[str], args: Any) -> None:
         cmd.extend(("--material", args.material))
+        for option in passed:
+            cmd.extend((f"--{option.replace('_', '-')}", str(getattr(args, option))))
 
     runner = pyperf.Runner(
         processes=PROCESSES,
