@@ -96,7 +96,7 @@ def options(features: str, contender: str) -> dict[str, Any]:
     if features == "audit":
         _drop_audit_events()
         return {"audit_log": True}
-    if features in ("hooks", "sync_hooks"):
+    if features in ("hooks", "sync_hooks") and contender != "engine":  # a Verifier has none
         asgi_async = features == "hooks" and contender.startswith("asgi_")
         hook = _noop_async if asgi_async else _noop
         return {"on_authenticated": hook, "on_refused": hook}
