@@ -208,7 +208,7 @@ def main() -> None:
         print(json.dumps(_child(args.child[0], int(args.child[1]))))
         return
 
-    from .run import machine_info, write_json
+    from .common import machine_info, write_json
 
     machine = machine_info()
     results: dict[str, Any] = {
