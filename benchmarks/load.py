@@ -272,6 +272,7 @@ class Cell:
             "seconds": duration,
             "latency_ms": {k: v / 1000 for k, v in result["latency_us"].items()},
             "server_cpu_percent": 100 * server_cpu / duration,
+            "server_cpu_us_per_request": 1e6 * server_cpu / result["requests"],
             "wrk_cpu_percent": 100 * wrk_cpu / duration,
         }
 
@@ -336,7 +337,7 @@ def figures(cells: list[Cell], es256: float) -> list[dict[str, Any]]:
         )
         for p in ("p50", "p90", "p99"):
             row[f"{p}_ms"] = median(r["latency_ms"][p] for r in runs)
-        for cpu in ("server_cpu_percent", "wrk_cpu_percent"):
+        for cpu in ("server_cpu_percent", "server_cpu_us_per_request", "wrk_cpu_percent"):
             row[cpu] = median(r[cpu] for r in runs)
         bare = rps[f"{kind} bare", "repeated"]
         row["x_bare"] = row["rps"] / bare
@@ -363,7 +364,7 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
 def report(rows: list[dict[str, Any]], processes: dict[str, Any], es256: float) -> str:
     """The table, the targets, and what the second worker costs."""
     lines = [
-        "server      app       shape       req/s range%  p50ms  p99ms srv% wrk% x bare"
+        "server      app       shape       req/s range%  p50ms  p99ms srv% us/req wrk% x bare"
         "  cap of cap x 1w"
     ]
     for r in rows:
@@ -371,7 +372,8 @@ def report(rows: list[dict[str, Any]], processes: dict[str, Any], es256: float) 
         lines.append(
             f"{r['server']:<12}{r['variant']:<10}{r['shape']:<10}{r['rps']:7.0f}"
             f"{r['range_percent']:7.1f}{r['p50_ms']:7.2f}{r['p99_ms']:7.2f}"
-            f"{r['server_cpu_percent']:5.0f}{r['wrk_cpu_percent']:5.0f}"
+            f"{r['server_cpu_percent']:5.0f}{r['server_cpu_us_per_request']:7.0f}"
+            f"{r['wrk_cpu_percent']:5.0f}"
             + "".join(
                 f"{'-' if x is None else f'{x:.2f}':>{w}}"
                 for x, w in zip(ratios, (7, 5, 7, 5), strict=True)
