@@ -123,18 +123,16 @@ class CognitoAuthMiddleware:
         self._bearer = verifier.settings.bearer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
+        path = _route_path(scope)
         sign_out = self._sign_out
-        if (
-            sign_out is not None
-            and scope["type"] == "http"
-            and _route_path(scope) == self._logout_path
-        ):
+        if sign_out is not None and kind == "http" and path == self._logout_path:
             await self._send_sign_out(scope, send, sign_out)
             return
-        if self._excluded(_route_path(scope)):
+        if self._excluded(path):
             # As Starlette's AuthenticationMiddleware does for anonymous requests, so that
             # request.user works and @requires refuses (403) instead of failing (500).
             scope["user"] = UnauthenticatedUser()
@@ -156,7 +154,23 @@ class CognitoAuthMiddleware:
                 scope["user"] = machine
                 scope["auth"] = AuthCredentials([SCOPE_PREFIX + s for s in machine.scopes])
             else:
-                user = await self._authenticate(scope, oidc_data, access_token, identity)
+                # A pair verified before is decided without a coroutine (the hit path).
+                user = self.verifier.known(oidc_data, access_token, identity)
+                if user is None:
+                    user = await self.verifier.verify_new(
+                        oidc_data,
+                        access_token,
+                        identity,
+                        client_host=local_client_asgi(scope) if self._dev_mode else None,
+                    )
+                scope.setdefault("state", {})["user"] = user
+                scope["user"] = user
+                scope["auth"] = AuthCredentials(user.groups)  # which copies them into a list
+                if self._on_authenticated is not None:
+                    connection = HTTPConnection(scope)
+                    denial = await run_authenticated_hook(self._on_authenticated, user, connection)
+                    if denial is not None:
+                        raise denial
         except AuthenticationError as exc:
             if self._on_refused is not None:
                 await run_refused_hook(self._on_refused, exc, HTTPConnection(scope))
@@ -166,7 +180,7 @@ class CognitoAuthMiddleware:
                 exc,
                 accept=accept,
                 redirect_url=self._redirect_url,
-                path=scope.get("root_path", "") + _route_path(scope),  # as the browser sent it
+                path=scope.get("root_path", "") + path,  # as the browser sent it
                 pages=self._pages,
             )
             await self._refuse(scope, send, refusal)
@@ -174,30 +188,6 @@ class CognitoAuthMiddleware:
         if self._audit and user is not None:
             log_decision(_event(scope, None, user, oidc_data, access_token))
         await self.app(scope, receive, send)
-
-    async def _authenticate(
-        self,
-        scope: Scope,
-        oidc_data: str | None,
-        access_token: str | None,
-        identity: str | None,
-    ) -> User:
-        """The verified user of these headers, put in the scope, the hook having run."""
-        user = await self.verifier.authenticate(
-            oidc_data,
-            access_token,
-            identity,
-            client_host=local_client_asgi(scope) if self._dev_mode else None,
-        )
-        scope.setdefault("state", {})["user"] = user
-        scope["user"] = user
-        scope["auth"] = AuthCredentials(list(user.groups))
-        if self._on_authenticated is not None:
-            connection = HTTPConnection(scope)
-            denial = await run_authenticated_hook(self._on_authenticated, user, connection)
-            if denial is not None:
-                raise denial
-        return user
 
     @staticmethod
     async def _send_sign_out(scope: Scope, send: Send, sign_out: SignOut) -> None:

@@ -73,6 +73,22 @@ class AsyncVerifier(DriverBase):
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
+        user = self.known(oidc_data, access_token, identity)
+        if user is not None:
+            return user
+        return await self.verify_new(oidc_data, access_token, identity, client_host=client_host)
+
+    def known(
+        self, oidc_data: str | None, access_token: str | None, identity: str | None = None
+    ) -> User | None:
+        """The user of a pair verified before, with no coroutine; ``None`` if it must be verified.
+
+        What :meth:`authenticate` does first: a caller on the hit path (the ASGI middleware)
+        saves a coroutine per request by calling this, then :meth:`verify_new` on ``None``.
+
+        Raises:
+            AuthenticationError: a known pair that no longer passes (expired, spliced, ...).
+        """
         now = self._clock()
         if now >= self.policies.due_at and self.policies.claim():
             # Re-read in the background (a task running the blocking read in a thread): this
@@ -81,10 +97,24 @@ class AsyncVerifier(DriverBase):
             reload = loop.create_task(asyncio.to_thread(self.policies.reload))
             self._reloads.add(reload)
             reload.add_done_callback(self._reloads.discard)
-        user = self.engine.lookup(oidc_data, access_token, identity, now)
-        if user is not None:
-            return user
-        flow = self.engine.authenticate(oidc_data, access_token, identity, now, client_host)
+        return self.engine.lookup(oidc_data, access_token, identity, now)
+
+    async def verify_new(
+        self,
+        oidc_data: str | None,
+        access_token: str | None,
+        identity: str | None = None,
+        *,
+        client_host: str | None = None,
+    ) -> User:
+        """Run the whole flow for a pair :meth:`known` did not know, fetching keys as needed.
+
+        Raises:
+            AuthenticationError: one of its subclasses, as documented in ``exceptions``.
+        """
+        flow = self.engine.authenticate(
+            oidc_data, access_token, identity, self._clock(), client_host
+        )
         return await self._run(flow)
 
     async def authenticate_bearer(self, token: str) -> MachineClient:
