@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cognito_auth_middleware import AsyncVerifier, KeysUnavailableError
+from cognito_auth_middleware import AsyncVerifier, InvalidTokenError, KeysUnavailableError
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 
 
@@ -145,3 +145,40 @@ def test_garbage_keys_are_unavailable(
                 headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"]
             )
         )
+
+
+def test_known_answers_only_for_a_pair_verified_before(
+    idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
+) -> None:
+    """The middleware's hit path: ``known`` fetches nothing and knows only verified pairs."""
+    verifier = AsyncVerifier(**options)
+    headers = idp.headers()
+    args = (headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"])
+
+    async def main() -> tuple[object, str, str | None]:
+        before = verifier.known(*args)
+        user = await verifier.verify_new(*args)
+        after = verifier.known(*args)
+        return before, user.sub, None if after is None else after.sub
+
+    assert asyncio.run(main()) == (
+        None,
+        headers["x-amzn-oidc-identity"],
+        headers["x-amzn-oidc-identity"],
+    )
+    assert (key_server.count("alb"), key_server.count("jwks")) == (1, 1)
+
+
+def test_known_refuses_a_verified_pair_with_another_identity(
+    idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
+) -> None:
+    verifier = AsyncVerifier(**options)
+    headers = idp.headers()
+    args = (headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"])
+
+    async def main() -> None:
+        await verifier.authenticate(*args)
+        verifier.known(*args, "someone-else")
+
+    with pytest.raises(InvalidTokenError, match="identity"):
+        asyncio.run(main())
