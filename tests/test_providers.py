@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -181,6 +182,20 @@ def test_an_opaque_access_token_is_not_bound_to_the_user() -> None:
         verifier = Verifier(**server.settings())
         others = idp.headers(sub=OTHER)[ACCESS_TOKEN]
         assert verifier.authenticate(idp.mint_alb_token(sub=SUB), others, SUB).sub == SUB
+
+
+def test_a_verified_alb_token_with_another_opaque_access_token_is_admitted_from_the_cache() -> None:
+    # The ALB token is cached; the new pair is decided by lookup, with no flow and no fetch.
+    idp = FakeOidcProvider("google")
+    with KeyServer(idp) as server:
+        verifier = Verifier(**server.settings())
+        alb = idp.mint_alb_token(sub=SUB, groups=["analysts"])
+        assert verifier.authenticate(alb, "first opaque token", SUB).sub == SUB
+        fetched = len(server.requests)
+        user = verifier.engine.lookup(alb, "second opaque token", SUB, time.time())
+        assert user is not None
+        assert (user.sub, user.groups, user.access_claims) == (SUB, ("analysts",), {})
+        assert len(server.requests) == fetched
 
 
 # --- JWT access tokens ------------------------------------------------------------------------
