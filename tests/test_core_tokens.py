@@ -137,5 +137,5 @@ def test_a_signature_respelled_in_the_standard_alphabet_is_refused(
         jwks_url="https://keys.example.test/jwks",
     )
     engine = Engine(settings)
-    with pytest.raises(InvalidTokenError, match="ALB token: not base64url"):
+    with pytest.raises(InvalidTokenError, match="ALB token: the signature is not base64url"):
         next(engine.authenticate(respelled, access, SUB, NOW))

@@ -21,7 +21,10 @@ __all__ = ["MAX_TOKEN_LENGTH", "ParsedToken", "fingerprint", "parse_token"]
 
 # Cognito access tokens grow with groups and scopes; ALB headers are capped well below this.
 MAX_TOKEN_LENGTH = 16 * 1024
-_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# base64url to standard base64, in one pass over the token. The standard alphabet's own "+"
+# and "/" are not base64url: they become "!", which the strict decoder refuses, so no separate
+# scan looks for them.
+_FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -52,14 +55,15 @@ class ParsedToken:
 
 def _decode_segment(segment: bytes, what: str, label: str) -> bytes:
     # The segment is already translated to the standard alphabet; strict_mode rejects any
-    # other character and misplaced padding, so one C call both validates and decodes. It
-    # also accepts a whole extra "====" after complete data, which no encoder writes: padding
-    # is either absent or exactly what the length needs.
-    data = segment.rstrip(b"=")
-    if len(segment) != len(data) and len(segment) - len(data) != -len(data) % 4:
+    # other character and misplaced padding, so one C call both validates and decodes.
+    # Padding is either absent or exactly what the length needs: "=" at the end of a segment
+    # whose length is no multiple of four is partial, and strict_mode would accept a whole
+    # extra "====" after complete data, which no encoder writes.
+    missing = -len(segment) % 4
+    if segment.endswith(b"====" if not missing else b"="):
         raise InvalidTokenError(f"{label}: the {what} is not base64url")
     try:
-        return binascii.a2b_base64(segment + b"=" * (-len(segment) % 4), strict_mode=True)
+        return binascii.a2b_base64(segment + b"=" * missing, strict_mode=True)
     except binascii.Error:
         raise InvalidTokenError(f"{label}: the {what} is not base64url") from None
 
@@ -100,15 +104,13 @@ def parse_token(text: str, label: str) -> ParsedToken:
         raw = text.encode("ascii")
     except UnicodeEncodeError:
         raise InvalidTokenError(f"{label}: contains non-ASCII characters") from None
-    dots = raw.count(b".")
-    if dots == 4:
-        raise InvalidTokenError(f"{label}: encrypted (JWE) tokens are not accepted")
-    if dots != 2:
-        raise InvalidTokenError(f"{label}: not a JWT (expected three dot-separated segments)")
-    if b"+" in raw or b"/" in raw:  # the standard alphabet's characters are not base64url
-        raise InvalidTokenError(f"{label}: not base64url")
     # Translated once as a whole: dots are untouched, each segment becomes standard base64.
-    header_segment, claims_segment, signature_segment = raw.translate(_FROM_URLSAFE).split(b".")
+    segments = raw.translate(_FROM_URLSAFE).split(b".")
+    if len(segments) != 3:
+        if len(segments) == 5:
+            raise InvalidTokenError(f"{label}: encrypted (JWE) tokens are not accepted")
+        raise InvalidTokenError(f"{label}: not a JWT (expected three dot-separated segments)")
+    header_segment, claims_segment, signature_segment = segments
     header = _decode_object(header_segment, "header", label)
     claims = _decode_object(claims_segment, "payload", label)
     signature = _decode_segment(signature_segment, "signature", label)
