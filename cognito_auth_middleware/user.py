@@ -74,10 +74,15 @@ def _claim_at(claims: Mapping[str, Any], path: str) -> object:
     return value
 
 
+_ALB = "ALB token"
+_ACCESS = "access token"
+_is_str = str.__instancecheck__
+
+
 def _groups(value: object, label: str, name: str) -> tuple[str, ...]:
     if value is None:
         return ()
-    if isinstance(value, list) and all(isinstance(group, str) for group in value):
+    if isinstance(value, list) and all(map(_is_str, value)):
         return tuple(value)
     # Read as no groups: a rule naming groups then refuses (fail closed), but a malformed
     # claim alone does not lock out an app that has no group rules.
@@ -191,40 +196,55 @@ class User:
         Raises:
             InvalidTokenError: ``sub`` is not a non-empty string.
         """
-        sub = oidc_claims.get("sub")
+        get = oidc_claims.get
+        sub = get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("ALB token: claim 'sub' must be a non-empty string")
-        groups_source = oidc_claims if groups_from == "oidc_data" else access_claims
-        username = _display_str(oidc_claims, "username", "ALB token") or _display_str(
-            access_claims, "username", "access token"
+        # A display claim that is a string or absent (the usual case) is taken as it is;
+        # _display_str reads (and logs) one of any other type.
+        username = get("username")
+        if not isinstance(username, str) or not username:
+            username = _display_str(oidc_claims, "username", _ALB) or _display_str(
+                access_claims, "username", _ACCESS
+            )
+            if username is None:  # other providers' userinfo (Okta, Entra ID, Keycloak, Auth0)
+                username = _display_str(oidc_claims, "preferred_username", _ALB)
+        email = get("email")
+        if email is not None and not isinstance(email, str):
+            email = _display_str(oidc_claims, "email", _ALB)
+        name = get("name")
+        if name is not None and not isinstance(name, str):
+            name = _display_str(oidc_claims, "name", _ALB)
+        given_name = get("given_name")
+        if given_name is not None and not isinstance(given_name, str):
+            given_name = _display_str(oidc_claims, "given_name", _ALB)
+        family_name = get("family_name")
+        if family_name is not None and not isinstance(family_name, str):
+            family_name = _display_str(oidc_claims, "family_name", _ALB)
+        from_alb = groups_from == "oidc_data"
+        groups = _groups(
+            _claim_at(oidc_claims if from_alb else access_claims, groups_claim),
+            _ALB if from_alb else _ACCESS,
+            groups_claim,
         )
-        if username is None:  # other OIDC providers' userinfo (Okta, Entra ID, Keycloak, Auth0)
-            username = _display_str(oidc_claims, "preferred_username", "ALB token")
         user = cls.__new__(cls)
-        _fill(
-            user,
-            (  # in field order (_FIELD_NAMES)
-                sub,
-                username,
-                _display_str(oidc_claims, "email", "ALB token"),
-                _email_verified(oidc_claims.get("email_verified")),
-                _display_str(oidc_claims, "name", "ALB token"),
-                _display_str(oidc_claims, "given_name", "ALB token"),
-                _display_str(oidc_claims, "family_name", "ALB token"),
-                _groups(
-                    _claim_at(groups_source, groups_claim),
-                    "ALB token" if groups_from == "oidc_data" else "access token",
-                    groups_claim,
-                ),
-                min(_expiry(oidc_claims), _expiry(access_claims)),
-                str(access_claims.get("iss") or oidc_claims.get("iss") or ""),
-                False,  # is_admin: only the policy sets it
-                # Plain dicts, so that the user pickles (the engine's claims are dicts already,
-                # and never changed); the properties hand out deep copies.
-                _as_dict(oidc_claims),
-                _as_dict(access_claims),
-            ),
-        )
+        # Each field set by its slot's own descriptor (see _fill), written out: this runs for
+        # every new token.
+        _SET_SUB(user, sub)
+        _SET_USERNAME(user, username)
+        _SET_EMAIL(user, email)
+        _SET_EMAIL_VERIFIED(user, _email_verified(get("email_verified")))
+        _SET_NAME(user, name)
+        _SET_GIVEN_NAME(user, given_name)
+        _SET_FAMILY_NAME(user, family_name)
+        _SET_GROUPS(user, groups)
+        _SET_EXP(user, min(_expiry(oidc_claims), _expiry(access_claims)))
+        _SET_ISSUER(user, str(access_claims.get("iss") or get("iss") or ""))
+        _SET_IS_ADMIN(user, False)  # only the policy sets it
+        # Plain dicts, so that the user pickles (the engine's claims are dicts already, and
+        # never changed); the properties hand out deep copies.
+        _SET_OIDC_CLAIMS(user, _as_dict(oidc_claims))
+        _SET_ACCESS_CLAIMS(user, _as_dict(access_claims))
         return user
 
     @classmethod
@@ -350,3 +370,17 @@ class User:
 
 _FIELD_NAMES = tuple(field.name for field in fields(User))
 _SETTERS = tuple(vars(User)[name].__set__ for name in _FIELD_NAMES)
+# By name, for from_claims: a field added or moved cannot shift them.
+_SET_SUB = vars(User)["sub"].__set__
+_SET_USERNAME = vars(User)["username"].__set__
+_SET_EMAIL = vars(User)["email"].__set__
+_SET_EMAIL_VERIFIED = vars(User)["email_verified"].__set__
+_SET_NAME = vars(User)["name"].__set__
+_SET_GIVEN_NAME = vars(User)["given_name"].__set__
+_SET_FAMILY_NAME = vars(User)["family_name"].__set__
+_SET_GROUPS = vars(User)["groups"].__set__
+_SET_EXP = vars(User)["exp"].__set__
+_SET_ISSUER = vars(User)["issuer"].__set__
+_SET_IS_ADMIN = vars(User)["is_admin"].__set__
+_SET_OIDC_CLAIMS = vars(User)["_oidc_claims"].__set__
+_SET_ACCESS_CLAIMS = vars(User)["_access_claims"].__set__
