@@ -97,11 +97,15 @@ class Policy:
     _allowed: Entries = field(init=False, repr=False, compare=False)
     _admins: Entries = field(init=False, repr=False, compare=False)
     _refusal: str = field(init=False, repr=False, compare=False)
+    #: No rule and no admin: every user is admitted, none as an admin (decided without a look).
+    _open: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_allowed", _entries("allowed_users", self.allowed_users))
         object.__setattr__(self, "_admins", _entries("admin_users", self.admin_users))
         object.__setattr__(self, "_refusal", self._describe())
+        open_to_all = not (self.has_rules or self.admin_groups or self.admin_users)
+        object.__setattr__(self, "_open", open_to_all)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -204,6 +208,8 @@ class Policy:
             AccessDeniedError: the user is neither an admin nor admitted by the rules; the
                 message says what was required.
         """
+        if self._open:
+            return user._with_admin(False)
         if self.is_admin(user):
             return user._with_admin(True)
         passed = []
