@@ -59,7 +59,7 @@ from .claims import (
 from .dev_mode import is_loopback
 from .headers import CLAIMS_HEADERS
 from .key_store import KeyStore
-from .keys import JWT_ALGORITHMS, FetchResult, KeyFetch
+from .keys import JWT_ALGORITHMS, FetchResult, KeyFetch, SignatureKey
 from .policy import Policy
 from .tokens import ParsedToken, fingerprint, parse_token
 
@@ -108,13 +108,18 @@ def _unverified(alb: VerifiedToken) -> VerifiedToken:
     return VerifiedToken({}, alb.sub, alb.issuer, alb.client, -math.inf, math.inf)
 
 
-def _verify_with_jwks(
-    keys: KeyStore, url: str, token: ParsedToken, kid: str, label: str, now: float
-) -> Generator[KeyFetch, FetchResult, None]:
-    """Verify ``token`` with its key ``kid`` of the JWKS at ``url``, fetching it if needed."""
-    key = keys.jwks_key(url, kid, now)
-    if key is None:
-        key = keys.accept_jwks(url, kid, (yield KeyFetch(url, "jwks")), now)
+def _fetched_jwks_key(
+    keys: KeyStore, url: str, kid: str, now: float
+) -> Generator[KeyFetch, FetchResult, SignatureKey]:
+    """The key ``kid`` of the JWKS at ``url``, which is not cached: fetched, then looked up.
+
+    A generator, made only on a miss: a cached key costs no generator round-trip.
+    """
+    return keys.accept_jwks(url, kid, (yield KeyFetch(url, "jwks")), now)
+
+
+def _check_jws(token: ParsedToken, key: SignatureKey, label: str) -> None:
+    """``token`` names its key's algorithm, and the key verifies its signature."""
     check_key_algorithm(token, key, label)
     check_signature(token, key, label)
 
@@ -165,6 +170,7 @@ class Engine:
             "access_token" if self._verifies_access else "oidc_data"
         )
         self._leeway = settings.leeway
+        self._discovers = settings.discovery_url is not None
         self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         # Each user with the policy that admitted them: a decision is reused only while that
@@ -301,8 +307,13 @@ class Engine:
             elif isinstance(access, Pending):
                 # The ALB's signature vouches for the issuer; keys come only from its JWKS.
                 issuer = check_access_issuer(access.token, alb)
-                url = yield from self.jwks_location(issuer, now)
-                yield from _verify_with_jwks(self.keys, url, access.token, access.kid, ACCESS, now)
+                keys = self.keys
+                url = self._jwks_url(issuer) or (yield from self._discovered(issuer, keys, now))
+                kid = access.kid
+                key = keys.jwks_key(url, kid, now) or (
+                    yield from _fetched_jwks_key(keys, url, kid, now)
+                )
+                _check_jws(access.token, key, ACCESS)
                 if self._kind == "jwt":
                     access = jwt_access_record(
                         access.token,
@@ -346,7 +357,11 @@ class Engine:
                 url = settings.bearer_jwks_url
                 if url is None:
                     url = yield from self._discovered(issuer, self.bearer_keys, now)
-                yield from _verify_with_jwks(self.bearer_keys, url, parsed, kid, BEARER, now)
+                keys = self.bearer_keys
+                key = keys.jwks_key(url, kid, now) or (
+                    yield from _fetched_jwks_key(keys, url, kid, now)
+                )
+                _check_jws(parsed, key, BEARER)
                 record, scopes = bearer_record(
                     parsed, issuer, settings.bearer_audience, settings.bearer_clients, self._leeway
                 )
@@ -397,9 +412,11 @@ class Engine:
         Raises:
             KeysUnavailableError: the discovery document could not be fetched or read.
         """
-        if self.settings.discovery_url is None:
-            return self.settings.jwks_url_for(issuer)
-        return (yield from self._discovered(issuer, self.keys, now))
+        return self._jwks_url(issuer) or (yield from self._discovered(issuer, self.keys, now))
+
+    def _jwks_url(self, issuer: str) -> str | None:
+        """The JWKS URL when no discovery is needed (configured, or Cognito's for the issuer)."""
+        return None if self._discovers else self.settings.jwks_url_for(issuer)
 
     @staticmethod
     def _discovered(
