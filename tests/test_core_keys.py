@@ -12,13 +12,20 @@ import re
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cognito_auth_middleware.core.keys import (
     Es256Key,
     Es384Key,
     Rs256Key,
+    der_signature,
     parse_alb_key,
     parse_discovery,
     parse_jwks,
@@ -360,3 +367,63 @@ def test_a_verified_access_key_is_p384_and_verifies_es384() -> None:
         parse_signer_key(FakeIdentityProvider().alb_public_pem(), "ES384")
     with pytest.raises(ValueError, match="not P-256"):
         parse_signer_key(stand_in.alb_public_pem(), "ES256")
+
+
+# --- The DER form of a raw ECDSA signature ----------------------------------------------------
+
+
+def _reference_der(sig: bytes, size: int) -> bytes:
+    return encode_dss_signature(
+        int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")
+    )
+
+
+def _shaped(size: int) -> st.SearchStrategy[bytes]:
+    """r || s of one size, often with a zero, a high-bit or a 0x01 first byte in either half."""
+    first = st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xFF]) | st.integers(0, 255)
+    half = st.tuples(first, st.binary(min_size=size - 1, max_size=size - 1)).map(
+        lambda part: bytes((part[0],)) + part[1]
+    )
+    return st.tuples(half, half).map(lambda halves: halves[0] + halves[1])
+
+
+@given(st.sampled_from([32, 48]).flatmap(lambda size: st.tuples(st.just(size), _shaped(size))))
+@settings(max_examples=500, deadline=None)
+def test_der_signature_is_what_encode_dss_signature_makes(case: tuple[int, bytes]) -> None:
+    size, sig = case
+    assert der_signature(sig, size) == _reference_der(sig, size)
+
+
+@pytest.mark.parametrize(
+    ("curve", "hash_", "wrapper", "size"),
+    [
+        (ec.SECP256R1(), hashes.SHA256(), Es256Key, 32),
+        (ec.SECP384R1(), hashes.SHA384(), Es384Key, 48),
+    ],
+    ids=["ES256", "ES384"],
+)
+def test_real_signatures_verify_whatever_the_first_bytes_of_r_and_s(
+    curve: ec.EllipticCurve, hash_: hashes.HashAlgorithm, wrapper: type[Es256Key], size: int
+) -> None:
+    # Signed until r and s have each started with a zero byte, a byte with its top bit set
+    # and another byte (about 1 in 256 starts with zero): each verifies, a changed message not.
+    private = ec.generate_private_key(curve)
+    key = wrapper(private.public_key())
+    wanted = {(half, kind) for half in ("r", "s") for kind in ("zero", "high", "plain")}
+    seen: set[tuple[str, str]] = set()
+    for n in range(10_000):
+        message = b"message %d" % n
+        r, s = decode_dss_signature(private.sign(message, ec.ECDSA(hash_)))
+        raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        shapes = {
+            (half, "zero" if first == 0 else "high" if first & 0x80 else "plain")
+            for half, first in (("r", raw[0]), ("s", raw[size]))
+        }
+        if shapes <= seen:
+            continue
+        seen |= shapes
+        assert key.verify(message, raw)
+        assert not key.verify(message + b"!", raw)
+        if seen == wanted:
+            break
+    assert seen == wanted
