@@ -116,6 +116,7 @@ class CognitoAuthMiddleware:
         self._dev_mode = verifier.settings.dev_mode
         self._sign_out = SignOut.from_settings(verifier.settings)
         self._logout_path = verifier.settings.logout_path
+        self._by_path = bool(self._excluded) or self._sign_out is not None
         self._on_authenticated = async_hook(on_authenticated, "on_authenticated")
         self._on_refused = async_hook(on_refused, "on_refused")
         self._audit = verifier.settings.audit_log
@@ -127,18 +128,19 @@ class CognitoAuthMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        path = _route_path(scope)
-        sign_out = self._sign_out
-        if sign_out is not None and kind == "http" and path == self._logout_path:
-            await self._send_sign_out(scope, send, sign_out)
-            return
-        if self._excluded(path):
-            # As Starlette's AuthenticationMiddleware does for anonymous requests, so that
-            # request.user works and @requires refuses (403) instead of failing (500).
-            scope["user"] = UnauthenticatedUser()
-            scope["auth"] = AuthCredentials()
-            await self.app(scope, receive, send)
-            return
+        if self._by_path:  # without exclude_paths and sign-out, no path is special
+            path = _route_path(scope)
+            sign_out = self._sign_out
+            if sign_out is not None and kind == "http" and path == self._logout_path:
+                await self._send_sign_out(scope, send, sign_out)
+                return
+            if self._excluded(path):
+                # As Starlette's AuthenticationMiddleware does for anonymous requests, so that
+                # request.user works and @requires refuses (403) instead of failing (500).
+                scope["user"] = UnauthenticatedUser()
+                scope["auth"] = AuthCredentials()
+                await self.app(scope, receive, send)
+                return
         accept = ""
         oidc_data = access_token = None
         user: User | None = None
@@ -180,7 +182,7 @@ class CognitoAuthMiddleware:
                 exc,
                 accept=accept,
                 redirect_url=self._redirect_url,
-                path=scope.get("root_path", "") + path,  # as the browser sent it
+                path=scope.get("root_path", "") + _route_path(scope),  # as the browser sent it
                 pages=self._pages,
             )
             await self._refuse(scope, send, refusal)
