@@ -23,34 +23,19 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from benchmarks.common import describe, machine_info
+from benchmarks.harness import AsgiHeaders, asgi_timer, starlette_app
 from cognito_auth_middleware import CognitoAuthMiddleware, User, Verifier
 from cognito_auth_middleware.core.claims import ALB, HeaderRules, alb_record
+from cognito_auth_middleware.core.engine import MAX_VERIFIED_TOKENS
 from cognito_auth_middleware.core.keys import Es256Key, der_signature
 from cognito_auth_middleware.core.policy import Policy
 from cognito_auth_middleware.core.tokens import parse_token
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
 
 _ECDSA = ec.ECDSA(hashes.SHA256())
-_SCOPE: Scope = {
-    "type": "http",
-    "asgi": {"version": "3.0"},
-    "http_version": "1.1",
-    "method": "GET",
-    "scheme": "http",
-    "path": "/",
-    "raw_path": b"/",
-    "root_path": "",
-    "query_string": b"",
-    "client": ("127.0.0.1", 50000),
-    "server": ("127.0.0.1", 8000),
-}
 
 
 def best_per_token(
@@ -83,39 +68,15 @@ def loop(call: Callable[..., object], items: Iterable[Any]) -> Callable[[], None
     return run
 
 
-async def _hello(request: Request) -> PlainTextResponse:
-    return PlainTextResponse("ok")
-
-
 async def _noop(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def _receive() -> dict[str, Any]:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
-def asgi_pass(app: ASGIApp, requests: Sequence[list[tuple[bytes, bytes]]]) -> Callable[[], None]:
+def asgi_pass(app: ASGIApp, requests: list[AsgiHeaders]) -> Callable[[], object]:
     """A pass sending every request to ``app`` on one event loop; each must be answered 200."""
-    loop_ = asyncio.new_event_loop()
-    statuses: list[int] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    async def drive() -> None:
-        for headers in requests:
-            await app({**_SCOPE, "headers": headers}, _receive, send)  # type: ignore[arg-type]
-
-    def run() -> None:
-        statuses.clear()
-        loop_.run_until_complete(drive())
-        if statuses != [200] * len(requests):
-            raise RuntimeError("a request was not answered 200")
-
-    return run
+    timer = asgi_timer(asyncio.new_event_loop(), app)
+    return lambda: timer(requests)
 
 
 def verify_first(key: ec.EllipticCurvePublicKey, der: bytes, msg: bytes, app: ASGIApp) -> ASGIApp:
@@ -203,16 +164,19 @@ def _asgi_runs(
         request[1] = (request[1][0], requests[0][1][1])
     der, msg = sample
 
-    def starlette() -> Starlette:
-        return Starlette(routes=[Route("/", _hello)])
-
     apps: list[tuple[str, ASGIApp]] = [
         ("ASGI: no-op app, bare", _noop),
         ("ASGI: no-op app behind one ES256 verify", verify_first(public, der, msg, _noop)),
         ("ASGI: no-op app behind the middleware", CognitoAuthMiddleware(_noop, **options)),
-        ("ASGI: Starlette, bare", starlette()),
-        ("ASGI: Starlette behind one ES256 verify", verify_first(public, der, msg, starlette())),
-        ("ASGI: Starlette behind the middleware", CognitoAuthMiddleware(starlette(), **options)),
+        ("ASGI: Starlette, bare", starlette_app()),
+        (
+            "ASGI: Starlette behind one ES256 verify",
+            verify_first(public, der, msg, starlette_app()),
+        ),
+        (
+            "ASGI: Starlette behind the middleware",
+            CognitoAuthMiddleware(starlette_app(), **options),
+        ),
     ]
     return [(name, asgi_pass(app, requests)) for name, app in apps]
 
@@ -222,6 +186,8 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=3000, help="fresh ALB tokens (default 3000)")
     parser.add_argument("--rounds", type=int, default=10, help="passes per stage (default 10)")
     args = parser.parse_args()
+    if args.tokens <= MAX_VERIFIED_TOKENS:  # else the caches answer from the second pass on
+        parser.error(f"--tokens must exceed the cache of verified tokens ({MAX_VERIFIED_TOKENS})")
     started = time.time()
     machine = machine_info()
     rows = stages(args.tokens, args.rounds)
