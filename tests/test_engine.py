@@ -1057,3 +1057,51 @@ def test_a_bearer_discovery_document_that_fails_twice_is_backed_off(
     endpoints.answers[discovery] = good
     assert endpoints.drive(engine.authenticate_bearer(token, NOW + 1)).client_id == "0oa-svc"
     assert endpoints.urls == [discovery, discovery, discovery, OKTA_JWKS]
+
+
+def test_jwks_location_is_the_configured_url_or_cognitos_without_a_fetch(
+    idp: FakeIdentityProvider,
+) -> None:
+    # What `inspect` asks (tools/diagnose): no discovery for Cognito or a configured URL.
+    configured = Engine(_settings(idp))
+    with pytest.raises(StopIteration) as done:
+        next(configured.jwks_location(idp.issuer, NOW))
+    assert done.value.value == JWKS
+    cognito = Engine(_settings(idp, jwks_url=None))
+    with pytest.raises(StopIteration) as done:
+        next(cognito.jwks_location(idp.issuer, NOW))
+    assert done.value.value == f"{idp.issuer}/.well-known/jwks.json"
+
+
+def test_jwks_location_of_another_provider_is_discovered_once(idp: FakeIdentityProvider) -> None:
+    okta = FakeOidcProvider("okta")
+    discovery = f"{okta.issuer}/.well-known/openid-configuration"
+    engine = Engine(
+        _settings(
+            idp, user_pool_id=None, access_token_kind="jwt", issuer=okta.issuer, jwks_url=None
+        )
+    )
+    endpoints = Endpoints(idp)
+    endpoints.serve(okta, discovery, OKTA_JWKS)
+    assert endpoints.drive(engine.jwks_location(okta.issuer, NOW)) == OKTA_JWKS
+    assert endpoints.asked == [KeyFetch(discovery, "discovery")]
+    assert endpoints.drive(engine.jwks_location(okta.issuer, NOW + 1)) == OKTA_JWKS
+    assert endpoints.asked == [KeyFetch(discovery, "discovery")]  # kept: no second fetch
+
+
+def test_jwks_location_tries_a_failed_discovery_again_later(idp: FakeIdentityProvider) -> None:
+    okta = FakeOidcProvider("okta")
+    discovery = f"{okta.issuer}/.well-known/openid-configuration"
+    engine = Engine(
+        _settings(
+            idp, user_pool_id=None, access_token_kind="jwt", issuer=okta.issuer, jwks_url=None
+        )
+    )
+    endpoints = Endpoints(idp)
+    endpoints.answers[discovery] = OUTAGE
+    with pytest.raises(KeysUnavailableError, match="connection refused"):
+        endpoints.drive(engine.jwks_location(okta.issuer, NOW))
+    endpoints.serve(okta, discovery, OKTA_JWKS)
+    assert endpoints.drive(engine.jwks_location(okta.issuer, NOW + 60)) == OKTA_JWKS
+    assert endpoints.drive(engine.jwks_location(okta.issuer, NOW + 61)) == OKTA_JWKS
+    assert endpoints.urls == [discovery, discovery]
