@@ -1073,14 +1073,19 @@ def test_jwks_location_is_the_configured_url_or_cognitos_without_a_fetch(
     assert done.value.value == f"{idp.issuer}/.well-known/jwks.json"
 
 
+def _discovering_engine(idp: FakeIdentityProvider, provider: FakeOidcProvider) -> Engine:
+    """An engine for ``provider``'s access tokens, its JWKS URL to discover from its issuer."""
+    return Engine(
+        _settings(
+            idp, user_pool_id=None, access_token_kind="jwt", issuer=provider.issuer, jwks_url=None
+        )
+    )
+
+
 def test_jwks_location_of_another_provider_is_discovered_once(idp: FakeIdentityProvider) -> None:
     okta = FakeOidcProvider("okta")
     discovery = f"{okta.issuer}/.well-known/openid-configuration"
-    engine = Engine(
-        _settings(
-            idp, user_pool_id=None, access_token_kind="jwt", issuer=okta.issuer, jwks_url=None
-        )
-    )
+    engine = _discovering_engine(idp, okta)
     endpoints = Endpoints(idp)
     endpoints.serve(okta, discovery, OKTA_JWKS)
     assert endpoints.drive(engine.jwks_location(okta.issuer, NOW)) == OKTA_JWKS
@@ -1092,11 +1097,7 @@ def test_jwks_location_of_another_provider_is_discovered_once(idp: FakeIdentityP
 def test_jwks_location_tries_a_failed_discovery_again_later(idp: FakeIdentityProvider) -> None:
     okta = FakeOidcProvider("okta")
     discovery = f"{okta.issuer}/.well-known/openid-configuration"
-    engine = Engine(
-        _settings(
-            idp, user_pool_id=None, access_token_kind="jwt", issuer=okta.issuer, jwks_url=None
-        )
-    )
+    engine = _discovering_engine(idp, okta)
     endpoints = Endpoints(idp)
     endpoints.answers[discovery] = OUTAGE
     with pytest.raises(KeysUnavailableError, match="connection refused"):
