@@ -63,7 +63,7 @@ from .keys import JWT_ALGORITHMS, FetchResult, KeyFetch, SignatureKey
 from .policy import Policy
 from .tokens import ParsedToken, fingerprint, parse_token
 
-__all__ = ["MAX_VERIFIED_TOKENS", "BearerFlow", "Engine", "Flow", "Pending"]
+__all__ = ["MAX_VERIFIED_TOKENS", "BearerFlow", "Engine", "Flow"]
 
 logger = logging.getLogger("cognito_auth_middleware")
 
@@ -75,21 +75,7 @@ BearerFlow = Generator[KeyFetch, FetchResult, MachineClient]
 MAX_VERIFIED_TOKENS = 2048
 
 
-@dataclass(slots=True)  # not frozen: a frozen init costs 0.3 us more, on every new token
-class Pending:
-    """A token parsed and its header checked, whose signature is still to be verified.
-
-    A cached token is a :class:`~cognito_auth_middleware.core.claims.VerifiedToken`; the engine
-    tells the two apart by this type.
-    """
-
-    token: ParsedToken
-    kid: str
-    #: For the ALB token, the issuer its header names (checked against the configuration).
-    issuer: str = ""
-
-
-@dataclass(slots=True, eq=False)  # not frozen, as Pending; nothing changes one once made
+@dataclass(slots=True, eq=False)  # not frozen: a frozen init costs more; nothing changes one
 class _Admitted:
     """A verified pair's user, the policy that admitted them and the pair's two records.
 
@@ -286,45 +272,52 @@ class Engine:
             access_text = access_token or ""
             if not access_text and not self._verified_access:  # the ALB always sends one
                 raise MissingTokenError("the x-amzn-oidc-accesstoken header is missing")
-            # Both tokens are parsed and their headers checked before anything is fetched.
-            alb = self._alb_tokens.get(oidc_data) or self._prepare_alb(oidc_data)
-            access: VerifiedToken | Pending | None = None
+            # Both tokens are parsed and their headers checked before anything is fetched. A
+            # token not cached yet is held as its parsed form and the kid (and issuer) its
+            # header names, in locals: no object is built for it before its record.
+            alb = self._alb_tokens.get(oidc_data)
+            if alb is None:
+                alb_token = parse_token(oidc_data, self._claims_label)
+                alb_kid, alb_issuer = self._rules.check_claims_token(alb_token.header)
+            access = access_token_parsed = None
             if self._verifies_access:
-                access = self._access_tokens.get(access_text) or self._prepare_access(access_text)
-            if isinstance(alb, Pending):
-                url = self.settings.alb_key_url_for(alb.kid)
+                access = self._access_tokens.get(access_text)
+                if access is None:
+                    access_token_parsed = parse_token(access_text, ACCESS)
+                    access_kid = self._rules.check_access(access_token_parsed.header)
+            if alb is None:
+                url = self.settings.alb_key_url_for(alb_kid)
                 key = self.keys.alb_key(url, now)
                 if key is None:
                     key = self.keys.accept_alb(url, (yield KeyFetch(url, "alb")), now)
-                check_signature(alb.token, key, self._claims_label)
+                check_signature(alb_token, key, self._claims_label)
                 if self._verified_access:
-                    alb = verified_access_record(alb.token, alb.issuer, self._leeway)
+                    alb = verified_access_record(alb_token, alb_issuer, self._leeway)
                 else:
-                    alb = alb_record(alb.token, alb.issuer, self._leeway)
+                    alb = alb_record(alb_token, alb_issuer, self._leeway)
                 self._alb_tokens.put(oidc_data, alb)
-            if access is None:
-                access = _unverified(alb)
-            elif isinstance(access, Pending):
+            if access_token_parsed is not None:
                 # The ALB's signature vouches for the issuer; keys come only from its JWKS.
-                issuer = check_access_issuer(access.token, alb)
+                issuer = check_access_issuer(access_token_parsed, alb)
                 keys = self.keys
                 url = self._jwks_url(issuer) or (yield from self._discovered(issuer, keys, now))
-                kid = access.kid
-                key = keys.jwks_key(url, kid, now) or (
-                    yield from _fetched_jwks_key(keys, url, kid, now)
+                key = keys.jwks_key(url, access_kid, now) or (
+                    yield from _fetched_jwks_key(keys, url, access_kid, now)
                 )
-                _check_jws(access.token, key, ACCESS)
+                _check_jws(access_token_parsed, key, ACCESS)
                 if self._kind == "jwt":
                     access = jwt_access_record(
-                        access.token,
+                        access_token_parsed,
                         issuer,
                         self.settings.audience,
                         self.settings.subject_claim,
                         self._leeway,
                     )
                 else:
-                    access = access_record(access.token, self._leeway)
+                    access = access_record(access_token_parsed, self._leeway)
                 self._access_tokens.put(access_text, access)
+            elif access is None:
+                access = _unverified(alb)
             return self._conclude(oidc_data, alb, access_text, access, identity, now)
         except AuthenticationError as exc:
             _tag(exc, oidc_data, access_token)
@@ -435,15 +428,6 @@ class Engine:
         if not self._verifies_access:
             return _unverified(alb)
         return self._access_tokens.get(access_token)
-
-    def _prepare_alb(self, text: str) -> Pending:
-        token = parse_token(text, self._claims_label)
-        kid, issuer = self._rules.check_claims_token(token.header)
-        return Pending(token, kid, issuer)
-
-    def _prepare_access(self, text: str) -> Pending:
-        token = parse_token(text, ACCESS)
-        return Pending(token, self._rules.check_access(token.header))
 
     def _conclude(
         self,
