@@ -41,10 +41,11 @@ class BoundedCache(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         """Store ``value``, evicting the oldest entries if the cache is full."""
-        with self._lock:
-            self._data[key] = value
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
+        data = self._data
+        with self._lock:  # one insertion adds at most one entry: one eviction keeps the bound
+            data[key] = value
+            if len(data) > self.maxsize:
+                data.popitem(last=False)
 
     def discard(self, key: K) -> None:
         """Remove ``key`` if present."""

@@ -53,31 +53,37 @@ class ParsedToken:
     signature: bytes
 
 
-def _decode_segment(segment: bytes, what: str, label: str) -> bytes:
-    # The segment is already translated to the standard alphabet; strict_mode rejects any
-    # other character and misplaced padding, so one C call both validates and decodes.
-    # Padding is either absent or exactly what the length needs: "=" at the end of a segment
-    # whose length is no multiple of four is partial, and strict_mode would accept a whole
-    # extra "====" after complete data, which no encoder writes.
-    missing = -len(segment) % 4
-    if segment.endswith(b"====" if not missing else b"="):
-        raise InvalidTokenError(f"{label}: the {what} is not base64url")
-    try:
-        return binascii.a2b_base64(segment + b"=" * missing, strict_mode=True)
-    except binascii.Error:
-        raise InvalidTokenError(f"{label}: the {what} is not base64url") from None
+# What a translated segment lacks to a whole number of base64 quads, by its length modulo 4
+# (a remainder of 1 is never valid, and the decoder refuses it with or without padding).
+_PADDING = (b"", b"===", b"==", b"=")
+
+
+def _decode_segment(segment: bytes) -> bytes:
+    """The bytes of one translated segment; ``binascii.Error`` if it is not base64url.
+
+    The segment is already translated to the standard alphabet; strict_mode rejects any other
+    character and misplaced padding, so one C call both validates and decodes. Padding is
+    either absent or exactly what the length needs: "=" at the end of a segment whose length
+    is no multiple of four is partial, and strict_mode would accept a whole extra "====" after
+    complete data, which no encoder writes.
+    """
+    missing = _PADDING[len(segment) & 3]
+    if segment.endswith(b"=" if missing else b"===="):
+        raise binascii.Error
+    return binascii.a2b_base64(segment + missing, strict_mode=True)
 
 
 def _decode_object(segment: bytes, what: str, label: str) -> dict[str, Any]:
-    raw = _decode_segment(segment, what, label)
     try:
-        text = raw.decode("utf-8").strip(_JSON_WHITESPACE)
+        text = _decode_segment(segment).decode("utf-8").strip(_JSON_WHITESPACE)
         value, end = _SCAN(text, 0)
+    except binascii.Error:
+        raise InvalidTokenError(f"{label}: the {what} is not base64url") from None
     except (ValueError, RecursionError, StopIteration):
         raise InvalidTokenError(f"{label}: the {what} is not JSON") from None
     if end != len(text):  # one JSON value and nothing after it
         raise InvalidTokenError(f"{label}: the {what} is not JSON")
-    if not isinstance(value, dict):
+    if type(value) is not dict:  # json makes plain dicts
         raise InvalidTokenError(f"{label}: the {what} is not a JSON object")
     return value
 
@@ -113,6 +119,9 @@ def parse_token(text: str, label: str) -> ParsedToken:
     header_segment, claims_segment, signature_segment = segments
     header = _decode_object(header_segment, "header", label)
     claims = _decode_object(claims_segment, "payload", label)
-    signature = _decode_segment(signature_segment, "signature", label)
+    try:
+        signature = _decode_segment(signature_segment)
+    except binascii.Error:
+        raise InvalidTokenError(f"{label}: the signature is not base64url") from None
     signing_input = raw[: len(header_segment) + 1 + len(claims_segment)]
     return ParsedToken(header, claims, signing_input, signature)
