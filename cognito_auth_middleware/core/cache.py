@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["BoundedCache"]
@@ -26,7 +27,7 @@ class BoundedCache(Generic[K, V]):
         (None, 2)
     """
 
-    __slots__ = ("_data", "_lock", "maxsize")
+    __slots__ = ("_data", "_lock", "get", "maxsize")
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
@@ -34,10 +35,10 @@ class BoundedCache(Generic[K, V]):
         self.maxsize = maxsize
         self._data: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        """The value stored for ``key``, or ``None``."""
-        return self._data.get(key)
+        #: ``get(key)``: the value stored for ``key``, or ``None``. The mapping's own method,
+        #: bound once: every request looks up at least one cache, and a wrapper would add a
+        #: Python call to each look-up.
+        self.get: Callable[[K], V | None] = self._data.get
 
     def put(self, key: K, value: V) -> None:
         """Store ``value``, evicting the oldest entries if the cache is full."""
