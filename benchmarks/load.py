@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import cognito_auth_middleware
-from benchmarks.apps import VARIANT_ENV
+from benchmarks.apps import KEY_ENV, VARIANT_ENV
 from cognito_auth_middleware.core.engine import MAX_VERIFIED_TOKENS
 from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 from cognito_auth_middleware.settings import ENV_PREFIX
@@ -54,6 +54,7 @@ SERVERS = {  # each also gets its address and --log-level warning
 }
 UNPINNED = {"uvicorn-2w"}  # its two workers and wrk share both CPUs
 WITH_ALL_FRESH = {"uvicorn", "uvicorn-2w"}
+LEAN = ("uvicorn", "es256")  # the headline server, verifying the signature alone
 SHAPES = ("repeated", "fresh_alb", "all_fresh")
 SUB = "11111111-2222-3333-4444-555555555555"
 TTL = 3 * 3600.0  # the minted tokens outlive the run
@@ -144,6 +145,8 @@ class Server:
     variant: str
     keys: KeyServer | None
     cpus: tuple[int, int] | None
+    #: For the ``es256`` variant: the ALB public key (PEM) its handler verifies with.
+    alb_key: str | None = None
     port: int = 0
     log: Path = Path(os.devnull)
     process: subprocess.Popen[bytes] | None = None
@@ -171,6 +174,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}  # loopback only
         env[VARIANT_ENV] = self.variant
+        if self.alb_key is not None:
+            env[KEY_ENV] = self.alb_key
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         if self.keys is not None:  # configured as in production: by environment variables
             env |= {ENV_PREFIX + k.upper(): str(v) for k, v in self.keys.settings().items()}
@@ -208,7 +213,7 @@ class Server:
         alb, access = pools["repeated"][0]
         cases: list[tuple[str, dict[str, str], int, str | None]]
         cases = [("repeated headers", headers((alb, access)), 200, None)]
-        if self.variant == "protected":
+        if self.variant != "bare":
             forged = headers((tampered(alb), access))
             cases = [(f"{shape} headers", headers(pools[shape][0]), 200, SUB) for shape in SHAPES]
             cases += [("no headers", {}, 401, None), ("a corrupted signature", forged, 401, None)]
@@ -301,6 +306,14 @@ def measure(args: argparse.Namespace, cpus: tuple[int, int] | None) -> dict[str,
                 shapes = SHAPES if kind in WITH_ALL_FRESH else SHAPES[:2]
                 for shape in shapes if keys else SHAPES[:1]:
                     cells.append(Cell(server, shape, files[shape]))
+        # The leanest server that verifies every new ALB token (benchmarks/apps.py, es256):
+        # what the protected one is measured against on fresh tokens, in the same rounds.
+        lean = Server(LEAN[0], LEAN[1], None, cpus, alb_key=idp.alb_public_pem().decode())
+        progress(f"starting {lean.name}...")
+        stack.callback(lean.stop)
+        lean.start(folder)
+        lean.check(pools)
+        cells.append(Cell(lean, "fresh_alb", files["fresh_alb"]))
         progress(f"{len(cells)} cells x {args.rounds} rounds x ({WARMUP} + {args.duration} s)")
         es256 = []
         for number in range(1, args.rounds + 1):
@@ -344,6 +357,8 @@ def figures(cells: list[Cell], es256: float) -> list[dict[str, Any]]:
         if cell.shape == "fresh_alb" and kind not in UNPINNED:
             row["cap"] = 1 / (1 + es256 * 1e-6 * bare)
             row["of_cap"] = row["x_bare"] / row["cap"]
+            if (kind, variant) == ("uvicorn", "protected"):
+                row["of_es256_server"] = row["rps"] / rps[" ".join(LEAN), "fresh_alb"]
         if kind == "uvicorn-2w":
             row["x_1_worker"] = row["rps"] / rps[f"uvicorn {variant}", cell.shape]
         rows.append(row | {"rounds": runs})
@@ -383,6 +398,11 @@ def report(rows: list[dict[str, Any]], processes: dict[str, Any], es256: float) 
     for what, value, target in targets(rows):
         verdict = "PASS" if value >= target else "MISS"
         lines.append(f"  {verdict}  {what} = {value:.3f} (target >= {target:g})")
+    lean = next(r for r in rows if "of_es256_server" in r)["of_es256_server"]
+    lines.append(
+        f"  uvicorn fresh_alb, protected / the {' '.join(LEAN)} server (a bare ES256 verify"
+        f" per request, nothing else) = {lean:.3f}"
+    )
     lines.append("\nAfter the last round (uvicorn, uvloop + httptools; caches are per worker):")
     for name in ("uvicorn bare", "uvicorn-2w bare", "uvicorn protected", "uvicorn-2w protected"):
         rss = ", ".join(f"{mib:.1f}" for mib in processes[name]["worker_rss_mib"])
