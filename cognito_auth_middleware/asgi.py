@@ -156,14 +156,12 @@ class CognitoAuthMiddleware:
                 scope["user"] = machine
                 scope["auth"] = AuthCredentials([SCOPE_PREFIX + s for s in machine.scopes])
             else:
-                # A pair verified before is decided without a coroutine (the hit path).
-                user = self.verifier.known(oidc_data, access_token, identity)
+                # Decided without a coroutine unless a key must be fetched first.
+                host = local_client_asgi(scope) if self._dev_mode else None
+                user = self.verifier.verify_now(oidc_data, access_token, identity, client_host=host)
                 if user is None:
                     user = await self.verifier.verify_new(
-                        oidc_data,
-                        access_token,
-                        identity,
-                        client_host=local_client_asgi(scope) if self._dev_mode else None,
+                        oidc_data, access_token, identity, client_host=host
                     )
                 scope.setdefault("state", {})["user"] = user
                 scope["user"] = user

@@ -182,3 +182,44 @@ def test_known_refuses_a_verified_pair_with_another_identity(
 
     with pytest.raises(InvalidTokenError, match="identity"):
         asyncio.run(main())
+
+
+def test_verify_now_decides_a_new_pair_whose_keys_are_cached_and_fetches_nothing(
+    idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
+) -> None:
+    """The middleware's first step: with cold keys it returns None having fetched nothing, and
+    ``verify_new`` then fetches each key once; with the keys cached a new pair is decided."""
+    verifier = AsyncVerifier(**options)
+    first, second = idp.headers(sub="user-1"), idp.headers(sub="user-2")
+
+    def args(headers: dict[str, str]) -> tuple[str, str, str]:
+        return (
+            headers["x-amzn-oidc-data"],
+            headers["x-amzn-oidc-accesstoken"],
+            headers["x-amzn-oidc-identity"],
+        )
+
+    async def main() -> tuple[object, tuple[int, int], str, str | None]:
+        cold = verifier.verify_now(*args(first))
+        fetched = (key_server.count("alb"), key_server.count("jwks"))
+        user = await verifier.verify_new(*args(first))
+        warm = verifier.verify_now(*args(second))
+        return cold, fetched, user.sub, None if warm is None else warm.sub
+
+    assert asyncio.run(main()) == (None, (0, 0), "user-1", "user-2")
+    assert (key_server.count("alb"), key_server.count("jwks")) == (1, 1)
+
+
+def test_verify_now_refuses_what_the_flow_refuses(
+    idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
+) -> None:
+    verifier = AsyncVerifier(**options)
+    headers = idp.headers()
+    args = (headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"])
+
+    async def main() -> None:
+        await verifier.authenticate(*args)  # the keys are cached from here on
+        verifier.verify_now(idp.headers(sub="other")["x-amzn-oidc-data"], args[1])
+
+    with pytest.raises(InvalidTokenError, match="another user"):
+        asyncio.run(main())

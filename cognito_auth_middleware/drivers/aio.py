@@ -73,7 +73,7 @@ class AsyncVerifier(DriverBase):
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        user = self.known(oidc_data, access_token, identity)
+        user = self.verify_now(oidc_data, access_token, identity, client_host=client_host)
         if user is not None:
             return user
         return await self.verify_new(oidc_data, access_token, identity, client_host=client_host)
@@ -98,6 +98,38 @@ class AsyncVerifier(DriverBase):
             self._reloads.add(reload)
             reload.add_done_callback(self._reloads.discard)
         return self.engine.lookup(oidc_data, access_token, identity, now)
+
+    def verify_now(
+        self,
+        oidc_data: str | None,
+        access_token: str | None,
+        identity: str | None = None,
+        *,
+        client_host: str | None = None,
+    ) -> User | None:
+        """The user, when no key must be fetched; ``None`` when one must (then :meth:`verify_new`).
+
+        A known pair is one look-up (:meth:`known`); a new pair whose keys are cached runs the
+        whole flow here, with no coroutine: the usual case for a new token. A flow that asks
+        for a key is dropped before anything is fetched (it has cached nothing unverified), and
+        :meth:`verify_new` runs it again with the fetch, once the caller awaits.
+
+        Raises:
+            AuthenticationError: one of its subclasses, as documented in ``exceptions``.
+        """
+        user = self.known(oidc_data, access_token, identity)
+        if user is not None:
+            return user
+        flow = self.engine.authenticate(
+            oidc_data, access_token, identity, self._clock(), client_host
+        )
+        try:
+            next(flow)
+        except StopIteration as done:
+            verified: User = done.value
+            return verified
+        flow.close()
+        return None
 
     async def verify_new(
         self,
