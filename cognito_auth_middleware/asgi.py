@@ -156,13 +156,17 @@ class CognitoAuthMiddleware:
                 scope["user"] = machine
                 scope["auth"] = AuthCredentials([SCOPE_PREFIX + s for s in machine.scopes])
             else:
-                # Decided without a coroutine unless a key must be fetched first.
-                host = local_client_asgi(scope) if self._dev_mode else None
-                user = self.verifier.verify_now(oidc_data, access_token, identity, client_host=host)
+                # Decided without a coroutine unless a key must be fetched first: a pair
+                # verified before by one look-up, a new one by the flow.
+                verifier = self.verifier
+                user = verifier.known(oidc_data, access_token, identity)
                 if user is None:
-                    user = await self.verifier.verify_new(
-                        oidc_data, access_token, identity, client_host=host
-                    )
+                    host = local_client_asgi(scope) if self._dev_mode else None
+                    user = verifier.verify_now(oidc_data, access_token, identity, client_host=host)
+                    if user is None:
+                        user = await verifier.verify_new(
+                            oidc_data, access_token, identity, client_host=host
+                        )
                 scope.setdefault("state", {})["user"] = user
                 scope["user"] = user
                 scope["auth"] = AuthCredentials(user.groups)  # which copies them into a list

@@ -187,8 +187,9 @@ def test_known_refuses_a_verified_pair_with_another_identity(
 def test_verify_now_decides_a_new_pair_whose_keys_are_cached_and_fetches_nothing(
     idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
 ) -> None:
-    """The middleware's first step: with cold keys it returns None having fetched nothing, and
-    ``verify_new`` then fetches each key once; with the keys cached a new pair is decided."""
+    """The middleware's step after ``known``: with cold keys it returns None having fetched
+    nothing, and ``verify_new`` then fetches each key once; with the keys cached a new pair is
+    decided."""
     verifier = AsyncVerifier(**options)
     first, second = idp.headers(sub="user-1"), idp.headers(sub="user-2")
 

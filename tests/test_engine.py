@@ -387,6 +387,21 @@ def test_lookup_finds_nothing_unless_both_tokens_were_verified(
     assert engine.lookup(text(alb, 0), text(access, 1), SUB, NOW) is None
 
 
+def test_a_token_that_copies_a_verified_signature_is_not_taken_for_it(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    """Admitted pairs are found by the end of the ALB signature; the whole texts must match."""
+    pair = _pair(idp)
+    Endpoints(idp).drive(_flow(engine, pair))
+    header, _, signature = pair[0].split(".")
+    other = idp.mint_alb_token(sub="someone-else", now=NOW, ttl=3600).split(".")[1]
+    forged = f"{header}.{other}.{signature}"  # another user's claims under pair[0]'s signature
+    assert engine.lookup(forged, pair[1], None, NOW) is None
+    with pytest.raises(InvalidTokenError, match="signature"):
+        Endpoints(idp).drive(engine.authenticate(forged, pair[1], None, NOW))
+    assert engine.lookup(pair[0], pair[1], SUB, NOW) is not None  # still admitted
+
+
 @pytest.mark.parametrize(
     ("now", "identity", "error"),
     [

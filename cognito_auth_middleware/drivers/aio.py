@@ -73,7 +73,9 @@ class AsyncVerifier(DriverBase):
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        user = self.verify_now(oidc_data, access_token, identity, client_host=client_host)
+        user = self.known(oidc_data, access_token, identity)
+        if user is None:
+            user = self.verify_now(oidc_data, access_token, identity, client_host=client_host)
         if user is not None:
             return user
         return await self.verify_new(oidc_data, access_token, identity, client_host=client_host)
@@ -84,7 +86,8 @@ class AsyncVerifier(DriverBase):
         """The user of a pair verified before, with no coroutine; ``None`` if it must be verified.
 
         What :meth:`authenticate` does first: a caller on the hit path (the ASGI middleware)
-        saves a coroutine per request by calling this, then :meth:`verify_new` on ``None``.
+        saves a coroutine per request by calling this, then :meth:`verify_now` and, when that
+        needs a key, :meth:`verify_new`.
 
         Raises:
             AuthenticationError: a known pair that no longer passes (expired, spliced, ...).
@@ -107,19 +110,16 @@ class AsyncVerifier(DriverBase):
         *,
         client_host: str | None = None,
     ) -> User | None:
-        """The user, when no key must be fetched; ``None`` when one must (then :meth:`verify_new`).
+        """A pair :meth:`known` did not know, when no key must be fetched; else ``None``.
 
-        A known pair is one look-up (:meth:`known`); a new pair whose keys are cached runs the
-        whole flow here, with no coroutine: the usual case for a new token. A flow that asks
-        for a key is dropped before anything is fetched (it has cached nothing unverified), and
-        :meth:`verify_new` runs it again with the fetch, once the caller awaits.
+        With the keys cached (the usual case for a new token) the whole flow runs here, with no
+        coroutine. A flow that asks for a key is dropped before anything is fetched (it has
+        cached nothing unverified), and :meth:`verify_new` runs it again with the fetch, once
+        the caller awaits.
 
         Raises:
             AuthenticationError: one of its subclasses, as documented in ``exceptions``.
         """
-        user = self.known(oidc_data, access_token, identity)
-        if user is not None:
-            return user
         flow = self.engine.authenticate(
             oidc_data, access_token, identity, self._clock(), client_host
         )
