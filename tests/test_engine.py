@@ -430,6 +430,21 @@ def test_lookup_still_checks_the_window_and_the_identity(
         assert caught.value.message == "ALB token: expired"
 
 
+def test_lookup_holds_a_pair_to_the_later_start_of_its_two_windows(
+    engine: Engine, idp: FakeIdentityProvider
+) -> None:
+    """The admitted pair's joint window starts when the later of its tokens does (the ALB
+    token names no start; the access token was issued 100 s after it)."""
+    pair = (
+        idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600),
+        idp.mint_access_token(sub=SUB, now=NOW + 100, ttl=3600),
+    )
+    Endpoints(idp).drive(engine.authenticate(pair[0], pair[1], SUB, NOW + 200))
+    assert engine.lookup(pair[0], pair[1], SUB, NOW + 90) is not None  # the leeway is 10 s
+    with pytest.raises(InvalidTokenError, match="not valid yet"):
+        engine.lookup(pair[0], pair[1], SUB, NOW + 89)
+
+
 def test_the_leeway_is_honoured_at_both_ends_of_the_window(idp: FakeIdentityProvider) -> None:
     engine = Engine(_settings(idp, leeway=10))
     pair = _pair(idp)  # the ALB token expires at NOW + 3600; the access token was issued at NOW

@@ -490,8 +490,9 @@ class Engine:
             user,
             alb,
             access,
-            max(alb.not_before, access.not_before),
-            min(alb.not_after, access.not_after),
+            # Conditional expressions: max() and min() parse their arguments at each call.
+            alb.not_before if alb.not_before > access.not_before else access.not_before,
+            alb.not_after if alb.not_after < access.not_after else access.not_after,
         )
         self._users.put(_pair_key(oidc_data), admitted)
         return user
