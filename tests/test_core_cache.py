@@ -1,10 +1,10 @@
-"""The bounded mappings behind every cache (``core/cache.py``)."""
+"""The bounded mapping behind every cache (``core/cache.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cognito_auth_middleware.core.cache import TOKEN_KEY_CHARS, BoundedCache, TokenCache
+from cognito_auth_middleware.core.cache import BoundedCache
 
 
 def test_the_oldest_insertion_is_evicted_first() -> None:
@@ -51,28 +51,3 @@ def test_a_cache_of_one_holds_one() -> None:
     cache: BoundedCache[str, int] = BoundedCache(1)
     cache.put("a", 1)
     assert (cache.get("a"), cache.maxsize) == (1, 1)
-
-
-def test_a_token_cache_answers_only_for_the_very_text_it_stored() -> None:
-    cache: TokenCache[int] = TokenCache(4)
-    signature = "s" * TOKEN_KEY_CHARS
-    cache.put(f"header.claims.{signature}", 1)
-    assert cache.get(f"header.claims.{signature}") == 1
-    # Another token that copied the signature finds the entry by its end, and is not given it.
-    assert cache.get(f"header.forged.{signature}") is None
-    assert cache.get(f"header.claims.{signature[1:]}x") is None
-
-
-def test_a_token_cache_replaces_the_entry_of_a_token_with_the_same_end() -> None:
-    cache: TokenCache[int] = TokenCache(4)
-    tail = "t" * TOKEN_KEY_CHARS
-    cache.put(f"first.{tail}", 1)
-    cache.put(f"other.{tail}", 2)
-    assert (cache.get(f"first.{tail}"), cache.get(f"other.{tail}"), len(cache)) == (None, 2, 1)
-
-
-def test_a_token_cache_is_bounded_and_evicts_the_oldest() -> None:
-    cache: TokenCache[int] = TokenCache(2)
-    for n in range(3):
-        cache.put(f"token-{n}", n)
-    assert ([cache.get(f"token-{n}") for n in range(3)], len(cache)) == ([None, 1, 2], 2)

@@ -1,8 +1,4 @@
-"""Size-bounded mappings: every cache in the package is one, so none can grow without limit.
-
-:class:`BoundedCache` maps any keys; :class:`TokenCache` maps token texts, hashing only their
-end.
-"""
+"""A size-bounded mapping: every cache in the package is one, so none can grow without limit."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["TOKEN_KEY_CHARS", "BoundedCache", "TokenCache"]
+__all__ = ["BoundedCache"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -59,45 +55,3 @@ class BoundedCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-#: How many characters of a token a :class:`TokenCache` hashes: its last ones, inside the
-#: signature (an ES256 signature is 86 base64url characters, 88 as the ALB pads it; RS256's
-#: 342), which two tokens share only if one copies the other's.
-TOKEN_KEY_CHARS = 40
-
-
-class TokenCache(Generic[V]):
-    """A :class:`BoundedCache` of values by token text, found by the text's last characters.
-
-    Every request brings its tokens as new strings (0.8-2 KiB each), and hashing them whole
-    cost more than the rest of a look-up; the end of a token is as unique as its signature.
-    An entry is returned only for the very text it was stored for: a token that copies
-    another's signature finds that entry, is not given its value, and is verified as any new
-    token is (storing it, once verified, replaces the other's entry).
-
-    Example:
-        >>> cache: TokenCache[int] = TokenCache(2)
-        >>> cache.put("header.claims.signature", 1)
-        >>> cache.get("header.claims.signature"), cache.get("forged.claims.signature")
-        (1, None)
-    """
-
-    __slots__ = ("_entries",)
-
-    def __init__(self, maxsize: int) -> None:
-        self._entries: BoundedCache[str, tuple[str, V]] = BoundedCache(maxsize)
-
-    def get(self, text: str) -> V | None:
-        """The value stored for exactly ``text``, or ``None``."""
-        entry = self._entries.get(text[-TOKEN_KEY_CHARS:])
-        if entry is not None and entry[0] == text:
-            return entry[1]
-        return None
-
-    def put(self, text: str, value: V) -> None:
-        """Store ``value`` for ``text`` (replacing any entry of a token with the same end)."""
-        self._entries.put(text[-TOKEN_KEY_CHARS:], (text, value))
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -37,7 +37,7 @@ from cognito_auth_middleware.machine import MachineClient
 from cognito_auth_middleware.settings import Settings, discovery_url_for
 from cognito_auth_middleware.user import User
 
-from .cache import TokenCache
+from .cache import BoundedCache
 from .claims import (
     ACCESS,
     ALB,
@@ -75,9 +75,21 @@ BearerFlow = Generator[KeyFetch, FetchResult, MachineClient]
 MAX_VERIFIED_TOKENS = 2048
 
 
+# The admitted pairs are found by the end of the ALB token's text, inside its signature (an
+# ES256 signature is 86 base64url characters, padded to 88 by the ALB): hashing the whole
+# 0.8-2 KiB of a pair's two new header strings was an eighth of the middleware's work on a
+# repeated pair. The entry found is used only if both texts equal the request's, so a token
+# that copies another's signature finds that entry and is verified as any new token is.
+_PAIR_KEY_CHARS = 40
+
+
+def _pair_key(oidc_data: str) -> str:
+    return oidc_data[-_PAIR_KEY_CHARS:]
+
+
 @dataclass(slots=True, eq=False)  # not frozen: a frozen init costs more; nothing changes one
 class _Admitted:
-    """A verified pair's access token and user, the policy that admitted them, its records.
+    """A verified pair's texts and user, the policy that admitted them and the two records.
 
     The binding of the two tokens (issuer, client, sub) was checked when the pair was
     admitted and cannot change; each later request checks the windows and identity header:
@@ -85,6 +97,7 @@ class _Admitted:
     per-token checks (for the error that names the token) when that fails.
     """
 
+    oidc_data: str
     access_token: str
     policy: Policy
     user: User
@@ -162,11 +175,11 @@ class Engine:
         )
         self._leeway = settings.leeway
         self._discovers = settings.discovery_url is not None
-        self._alb_tokens: TokenCache[VerifiedToken] = TokenCache(MAX_VERIFIED_TOKENS)
-        self._access_tokens: TokenCache[VerifiedToken] = TokenCache(MAX_VERIFIED_TOKENS)
+        self._alb_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
+        self._access_tokens: BoundedCache[str, VerifiedToken] = BoundedCache(MAX_VERIFIED_TOKENS)
         # Each user with the policy that admitted them: a decision is reused only while that
         # very policy is in force, so a reload that removes a user refuses their next request.
-        self._users: TokenCache[_Admitted] = TokenCache(MAX_VERIFIED_TOKENS)
+        self._users: BoundedCache[str, _Admitted] = BoundedCache(MAX_VERIFIED_TOKENS)
         #: Machine clients' keys (another issuer's JWKS) and verified bearer tokens.
         self.bearer_keys = KeyStore(
             fetch_timeout=settings.key_fetch_timeout,
@@ -174,7 +187,7 @@ class Engine:
             cognito=False,
             jwks_for=BEARER,
         )
-        self._machines: TokenCache[tuple[VerifiedToken, MachineClient]] = TokenCache(
+        self._machines: BoundedCache[str, tuple[VerifiedToken, MachineClient]] = BoundedCache(
             MAX_VERIFIED_TOKENS
         )
         #: The authorisation policy in force; a reload replaces it whole (one assignment).
@@ -225,9 +238,10 @@ class Engine:
             return None
         access_text = access_token or ""
         try:
-            admitted = self._users.get(oidc_data)
+            admitted = self._users.get(_pair_key(oidc_data))
             if (
                 admitted is not None
+                and admitted.oidc_data == oidc_data
                 and admitted.access_token == access_text
                 and admitted.policy is self.policy
             ):
@@ -470,6 +484,7 @@ class Engine:
             )
         )
         admitted = _Admitted(
+            oidc_data,
             access_token,
             policy,
             user,
@@ -479,7 +494,7 @@ class Engine:
             alb.not_before if alb.not_before > access.not_before else access.not_before,
             alb.not_after if alb.not_after < access.not_after else access.not_after,
         )
-        self._users.put(oidc_data, admitted)
+        self._users.put(_pair_key(oidc_data), admitted)
         return user
 
     def _check_windows(self, alb: VerifiedToken, access: VerifiedToken, now: float) -> None:
