@@ -80,6 +80,8 @@ class VerifiedToken:
 
 
 def _require(fields: Mapping[str, Any], name: str, label: str) -> Any:
+    # The checks of every new token read a field with get() and call this only when the value
+    # is wrong, so that a missing field is named as missing.
     value = fields.get(name)
     if value is None:
         raise InvalidTokenError(f"{label}: required field {name!r} is missing")
@@ -129,8 +131,9 @@ def _jws_kid(header: Mapping[str, Any], algorithms: tuple[str, ...], label: str)
     """The ``kid`` of a JWKS-verified token's header, its ``alg`` one of ``algorithms``."""
     if header.get("alg") not in algorithms:
         raise InvalidTokenError(f"{label}: algorithm must be {' or '.join(algorithms)}")
-    kid = _require(header, "kid", label)
-    if not isinstance(kid, str) or not _KID_RE.fullmatch(kid):
+    kid = header.get("kid")
+    if type(kid) is not str or not _KID_RE.fullmatch(kid):
+        _require(header, "kid", label)  # names a missing kid as such
         raise InvalidTokenError(f"{label}: kid is malformed")
     return kid
 
@@ -139,11 +142,13 @@ def _signed_by(header: Mapping[str, Any], alg: str, label: str) -> tuple[str, st
     """The ``kid`` (a UUID) and ``signer`` (a string) of an AWS-signed header using ``alg``."""
     if header.get("alg") != alg:
         raise InvalidTokenError(f"{label}: algorithm must be {alg}")
-    kid = _require(header, "kid", label)
-    if not isinstance(kid, str) or not _UUID_RE.fullmatch(kid):
+    kid = header.get("kid")
+    if type(kid) is not str or not _UUID_RE.fullmatch(kid):
+        _require(header, "kid", label)  # names a missing kid as such
         raise InvalidTokenError(f"{label}: kid is not a UUID")
-    signer = _require(header, "signer", label)
-    if not isinstance(signer, str):
+    signer = header.get("signer")
+    if type(signer) is not str:
+        _require(header, "signer", label)
         raise InvalidTokenError(f"{label}: signer is not a string")
     return kid, signer
 
@@ -191,8 +196,9 @@ class HeaderRules:
             raise InvalidTokenError(
                 f"{ALB}: signed by load balancer {found}, expected one of {sorted(self._signers)!r}"
             )
-        client = _require(header, "client", ALB)
-        if not isinstance(client, str) or (self._clients and client not in self._clients):
+        client = header.get("client")
+        if type(client) is not str or (self._clients and client not in self._clients):
+            _require(header, "client", ALB)
             raise InvalidTokenError(f"{ALB}: app client is not one of the configured client ids")
         issuer = header.get("iss")
         if not isinstance(issuer, str) or not self._issuer_allowed(issuer):
@@ -296,7 +302,8 @@ def alb_record(token: ParsedToken, issuer: str, leeway: float) -> VerifiedToken:
     """
     claims = token.claims
     not_before, not_after = _window((token.header, claims), ALB, leeway)
-    if _require(claims, "iss", ALB) != issuer:
+    if claims.get("iss") != issuer:  # a str: the header's, checked
+        _require(claims, "iss", ALB)
         raise InvalidTokenError(f"{ALB}: payload issuer differs from header issuer")
     _registered_types(claims, ALB)
     sub = claims.get("sub")

@@ -79,12 +79,9 @@ MAX_VERIFIED_TOKENS = 2048
 # ES256 signature is 86 base64url characters, padded to 88 by the ALB): hashing the whole
 # 0.8-2 KiB of a pair's two new header strings was an eighth of the middleware's work on a
 # repeated pair. The entry found is used only if both texts equal the request's, so a token
-# that copies another's signature finds that entry and is verified as any new token is.
-_PAIR_KEY_CHARS = 40
-
-
-def _pair_key(oidc_data: str) -> str:
-    return oidc_data[-_PAIR_KEY_CHARS:]
+# that copies another's signature finds that entry and is verified as any new token is. The
+# slice is written out where it is used (``oidc_data[_PAIR_KEY:]``): a helper would cost a call.
+_PAIR_KEY = -40
 
 
 @dataclass(slots=True, eq=False)  # not frozen: a frozen init costs more; nothing changes one
@@ -238,7 +235,7 @@ class Engine:
             return None
         access_text = access_token or ""
         try:
-            admitted = self._users.get(_pair_key(oidc_data))
+            admitted = self._users.get(oidc_data[_PAIR_KEY:])
             if (
                 admitted is not None
                 and admitted.oidc_data == oidc_data
@@ -494,7 +491,7 @@ class Engine:
             alb.not_before if alb.not_before > access.not_before else access.not_before,
             alb.not_after if alb.not_after < access.not_after else access.not_after,
         )
-        self._users.put(_pair_key(oidc_data), admitted)
+        self._users.put(oidc_data[_PAIR_KEY:], admitted)
         return user
 
     def _check_windows(self, alb: VerifiedToken, access: VerifiedToken, now: float) -> None:
