@@ -430,14 +430,21 @@ def test_lookup_still_checks_the_window_and_the_identity(
         assert caught.value.message == "ALB token: expired"
 
 
+@pytest.mark.parametrize(
+    ("alb_claims", "access_issued"),
+    [
+        pytest.param({}, NOW + 100, id="access-token-issued-later"),
+        pytest.param({"iat": NOW + 100}, NOW, id="alb-token-issued-later"),
+    ],
+)
 def test_lookup_holds_a_pair_to_the_later_start_of_its_two_windows(
-    engine: Engine, idp: FakeIdentityProvider
+    engine: Engine, idp: FakeIdentityProvider, alb_claims: dict[str, Any], access_issued: float
 ) -> None:
-    """The admitted pair's joint window starts when the later of its tokens does (the ALB
-    token names no start; the access token was issued 100 s after it)."""
+    """The admitted pair's joint window starts when the later of its tokens does (an ALB
+    token names no start unless it carries an ``iat``)."""
     pair = (
-        idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600),
-        idp.mint_access_token(sub=SUB, now=NOW + 100, ttl=3600),
+        idp.mint_alb_token(sub=SUB, now=NOW, ttl=3600, claims=alb_claims),
+        idp.mint_access_token(sub=SUB, now=access_issued, ttl=3600),
     )
     Endpoints(idp).drive(engine.authenticate(pair[0], pair[1], SUB, NOW + 200))
     assert engine.lookup(pair[0], pair[1], SUB, NOW + 90) is not None  # the leeway is 10 s
@@ -446,15 +453,23 @@ def test_lookup_holds_a_pair_to_the_later_start_of_its_two_windows(
 
 
 def test_the_leeway_is_honoured_at_both_ends_of_the_window(idp: FakeIdentityProvider) -> None:
+    """By the look-up of an admitted pair, and by the flow (a pair whose tokens are cached,
+    decided again): the two check the window apart, the look-up at once for the pair."""
     engine = Engine(_settings(idp, leeway=10))
-    pair = _pair(idp)  # the ALB token expires at NOW + 3600; the access token was issued at NOW
-    Endpoints(idp).drive(_flow(engine, pair))
-    assert engine.lookup(pair[0], pair[1], SUB, NOW + 3610) is not None
-    assert engine.lookup(pair[0], pair[1], SUB, NOW - 10) is not None
-    with pytest.raises(ExpiredTokenError):
-        engine.lookup(pair[0], pair[1], SUB, NOW + 3610.5)
-    with pytest.raises(InvalidTokenError, match="not valid yet"):
-        engine.lookup(pair[0], pair[1], SUB, NOW - 10.5)
+    pair = _pair(idp)  # both tokens expire at NOW + 3600; the access token was issued at NOW
+    endpoints = Endpoints(idp)
+    endpoints.drive(_flow(engine, pair))
+    deciders: tuple[Callable[[float], User | None], ...] = (
+        lambda now: engine.lookup(pair[0], pair[1], SUB, now),
+        lambda now: endpoints.drive(_flow(engine, pair, now)),
+    )
+    for decide in deciders:
+        assert decide(NOW + 3610) is not None
+        assert decide(NOW - 10) is not None
+        with pytest.raises(ExpiredTokenError):
+            decide(NOW + 3610.5)
+        with pytest.raises(InvalidTokenError, match="not valid yet"):
+            decide(NOW - 10.5)
 
 
 def test_an_alb_token_is_valid_from_the_instant_its_iat_allows(idp: FakeIdentityProvider) -> None:
