@@ -169,21 +169,6 @@ def test_known_answers_only_for_a_pair_verified_before(
     assert (key_server.count("alb"), key_server.count("jwks")) == (1, 1)
 
 
-def test_known_refuses_a_verified_pair_with_another_identity(
-    idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
-) -> None:
-    verifier = AsyncVerifier(**options)
-    headers = idp.headers()
-    args = (headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"])
-
-    async def main() -> None:
-        await verifier.authenticate(*args)
-        verifier.known(*args, "someone-else")
-
-    with pytest.raises(InvalidTokenError, match="identity"):
-        asyncio.run(main())
-
-
 def test_verify_now_decides_a_new_pair_whose_keys_are_cached_and_fetches_nothing(
     idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
 ) -> None:
@@ -211,16 +196,32 @@ def test_verify_now_decides_a_new_pair_whose_keys_are_cached_and_fetches_nothing
     assert (key_server.count("alb"), key_server.count("jwks")) == (1, 1)
 
 
-def test_verify_now_refuses_what_the_flow_refuses(
-    idp: FakeIdentityProvider, key_server: KeyServer, options: dict[str, Any]
+@pytest.mark.parametrize(
+    ("step", "spliced", "identity", "message"),
+    [
+        pytest.param("known", False, "someone-else", "identity", id="known-another-identity"),
+        pytest.param("verify_now", True, None, "another user", id="verify-now-spliced-pair"),
+    ],
+)
+def test_the_steps_without_a_coroutine_refuse_what_the_flow_refuses(
+    idp: FakeIdentityProvider,
+    key_server: KeyServer,
+    options: dict[str, Any],
+    step: str,
+    spliced: bool,
+    identity: str | None,
+    message: str,
 ) -> None:
+    """``known`` (a verified pair) and ``verify_now`` (a new pair, keys cached) raise as the
+    flow would: another identity header, another user's ALB token with this access token."""
     verifier = AsyncVerifier(**options)
     headers = idp.headers()
-    args = (headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"])
+    alb, access = headers["x-amzn-oidc-data"], headers["x-amzn-oidc-accesstoken"]
 
     async def main() -> None:
-        await verifier.authenticate(*args)  # the keys are cached from here on
-        verifier.verify_now(idp.headers(sub="other")["x-amzn-oidc-data"], args[1])
+        await verifier.authenticate(alb, access)  # the pair admitted, the keys cached
+        sent = idp.headers(sub="other")["x-amzn-oidc-data"] if spliced else alb
+        getattr(verifier, step)(sent, access, identity)
 
-    with pytest.raises(InvalidTokenError, match="another user"):
+    with pytest.raises(InvalidTokenError, match=message):
         asyncio.run(main())
