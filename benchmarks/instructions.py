@@ -123,11 +123,17 @@ def count(path: str, requests: int) -> float:
 
 
 def ensure_valgrind() -> None:
-    if shutil.which("valgrind"):
-        return
-    if os.geteuid() != 0:
-        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
-    subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True)  # noqa: S607
+    """valgrind on the PATH: installed with apt-get when missing and running as root, else exit."""
+    if shutil.which("valgrind") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("valgrind is missing: apt-get update && apt-get install -y valgrind ...", flush=True)
+        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "valgrind"]):
+            subprocess.run(command, env=env, capture_output=True, check=False)  # noqa: S603
+    if shutil.which("valgrind") is None:
+        sys.exit(
+            "this benchmark needs valgrind (Debian, Ubuntu: apt-get install valgrind); it is "
+            "missing and could not be installed (that takes root and apt-get)"
+        )
 
 
 def main() -> int:
