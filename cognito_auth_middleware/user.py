@@ -53,12 +53,14 @@ def _expiry(claims: Mapping[str, Any]) -> float:
     infinity fail the comparison.
     """
     exp = claims.get("exp")
-    kind = type(exp)  # the exact types json makes first; bool is an int, and no subclass
-    if (kind is int or kind is float or (kind is not bool and isinstance(exp, int | float))) and (
-        0 <= exp < 1e308  # type: ignore[operator]
-    ):
-        return float(exp)  # type: ignore[arg-type]
+    # A tuple, not ``int | float``: isinstance with a union type is several times slower.
+    if isinstance(exp, (int, float)) and type(exp) is not bool and 0 <= exp < 1e308:
+        return float(exp)
     return math.inf
+
+
+def _as_dict(claims: Mapping[str, Any]) -> dict[str, Any]:
+    return claims if type(claims) is dict else dict(claims)
 
 
 def _claim_at(claims: Mapping[str, Any], path: str) -> object:
@@ -221,9 +223,8 @@ class User:
         if family_name is not None and not isinstance(family_name, str):
             family_name = _display_str(oidc_claims, "family_name", _ALB)
         from_alb = groups_from == "oidc_data"
-        holder = oidc_claims if from_alb else access_claims
         groups = _groups(
-            holder.get(groups_claim) if groups_claim in holder else _claim_at(holder, groups_claim),
+            _claim_at(oidc_claims if from_alb else access_claims, groups_claim),
             _ALB if from_alb else _ACCESS,
             groups_claim,
         )
@@ -243,10 +244,8 @@ class User:
         _SET_IS_ADMIN(user, False)  # only the policy sets it
         # Plain dicts, so that the user pickles (the engine's claims are dicts already, and
         # never changed); the properties hand out deep copies.
-        _SET_OIDC_CLAIMS(user, oidc_claims if type(oidc_claims) is dict else dict(oidc_claims))
-        _SET_ACCESS_CLAIMS(
-            user, access_claims if type(access_claims) is dict else dict(access_claims)
-        )
+        _SET_OIDC_CLAIMS(user, _as_dict(oidc_claims))
+        _SET_ACCESS_CLAIMS(user, _as_dict(access_claims))
         return user
 
     @classmethod

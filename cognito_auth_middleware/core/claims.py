@@ -94,13 +94,13 @@ def _seconds(value: object, name: str, label: str) -> float:
     JSON ``null`` is not absence (aws-jwt-verify refuses it too), and a huge integer must not
     reach ``float()``, which would raise ``OverflowError``.
     """
-    # bool is an int, and cannot be subclassed: the exact types json makes are the usual case.
-    kind = type(value)
-    if (kind is int or kind is float or (kind is not bool and isinstance(value, _NUMBER))) and (
-        0 <= value <= MAX_TIMESTAMP  # type: ignore[operator]  # also refuses nan; exact on big ints
+    if (
+        type(value) is bool  # bool is an int; it cannot be subclassed
+        or not isinstance(value, _NUMBER)
+        or not 0 <= value <= MAX_TIMESTAMP  # also refuses nan; compares big ints exactly
     ):
-        return float(value)  # type: ignore[arg-type]
-    raise InvalidTokenError(f"{label}: {name!r} must be a number of seconds")
+        raise InvalidTokenError(f"{label}: {name!r} must be a number of seconds")
+    return float(value)
 
 
 def _window(sources: Iterable[Mapping[str, Any]], label: str, leeway: float) -> tuple[float, float]:
