@@ -17,14 +17,12 @@ when protected, the ``sub`` read from the verified user the middleware attached 
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from flask import Flask, jsonify
 from flask import Response as FlaskResponse
@@ -35,6 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from benchmarks.common import es256_der, split_token
 from cognito_auth_middleware import CognitoAuthMiddleware, CognitoAuthWSGIMiddleware, User, get_user
 
 __all__ = ["KEY_ENV", "VARIANTS", "VARIANT_ENV", "asgi_app", "wsgi_app"]
@@ -70,11 +69,9 @@ def _es256_handler(pem: str) -> Any:
 
     async def es256(request: Request) -> JSONResponse:
         # One ES256 verify of the padded token as the ALB signed it; no claim is read.
-        message, _, signature = request.headers.get("x-amzn-oidc-data", "").rpartition(".")
-        raw = base64.urlsafe_b64decode(signature)
-        r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        message, raw = split_token(request.headers.get("x-amzn-oidc-data", ""))
         try:
-            key.verify(encode_dss_signature(r, s), message.encode(), ecdsa)
+            key.verify(es256_der(raw), message, ecdsa)
         except InvalidSignature:
             return JSONResponse({"user": None}, status_code=401)
         return JSONResponse({"user": request.headers.get("x-amzn-oidc-identity")})

@@ -1,7 +1,9 @@
 """What every benchmark shares: a request's header pair, forged variants, the machine and commit.
 
 ``Pair`` is the three headers the ALB forwards; :func:`tampered` and :func:`stripped` make the two
-forgeries every verifying contender must refuse before it is timed. :func:`machine_info` and
+forgeries every verifying contender must refuse before it is timed; :func:`split_token` and
+:func:`es256_der` prepare a signature for a bare ``cryptography`` verify (the floors);
+:func:`ensure_tool` installs a Debian package a benchmark runs. :func:`machine_info` and
 :func:`package_revision` describe where a figure was measured (CPU, Python, library versions,
 the measured package's path, commit and whether it had uncommitted changes), :func:`describe`
 says it in one line, and :func:`write_json` writes a results file atomically.
@@ -14,11 +16,15 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import cognito_auth_middleware
 
@@ -64,6 +70,17 @@ def decode_segment(segment: str) -> bytes:
     """A base64url segment's bytes, with or without its ``=`` padding."""
     bare = segment.rstrip("=")
     return base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
+
+
+def split_token(token: str) -> tuple[bytes, bytes]:
+    """A JWS's signing input, as signed (the ALB's padding kept), and its raw signature."""
+    signing_input, _, signature = token.rpartition(".")
+    return signing_input.encode("ascii"), decode_segment(signature)
+
+
+def es256_der(raw: bytes) -> bytes:
+    """A JWS ES256 signature (``r || s``, 64 bytes) as the DER that ``cryptography`` verifies."""
+    return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
 
 
 def tampered(token: str) -> str:
@@ -178,3 +195,21 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n")
     temporary.replace(path)
+
+
+def ensure_tool(tool: str, package: str) -> None:
+    """``tool`` on the PATH: Debian's ``package`` installed with apt-get when it is missing and
+    this runs as root (``apt-get update`` first), else exit saying what is missing."""
+    if shutil.which(tool) is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print(
+            f"{tool} is missing: apt-get update && apt-get install -y {package} ...",
+            file=sys.stderr,
+        )
+        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+        for command in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
+            subprocess.run(command, env=env, capture_output=True, check=False)  # noqa: S603
+    if shutil.which(tool) is None:
+        sys.exit(
+            f"this benchmark needs {tool} (Debian, Ubuntu: apt-get install {package}); it is "
+            "missing and could not be installed (that takes root and apt-get)"
+        )

@@ -46,14 +46,13 @@ import pyperf
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jose import jws
 from jose.exceptions import JOSEError
 from jwt.types import Options
 from starlette.types import ASGIApp
 
 from benchmarks import report
-from benchmarks.common import BenchmarkError, Pair, decode_segment
+from benchmarks.common import BenchmarkError, Pair, es256_der, split_token
 from benchmarks.harness import (
     Cell,
     Material,
@@ -128,17 +127,11 @@ def keys_of(found: Material) -> Keys:
     return Keys(ec_key, rsa_key, found.alb_pem, found.jwk, found.issuer, found.client_id)
 
 
-def _split(token: str) -> tuple[bytes, bytes]:
-    signing_input, _, signature = token.rpartition(".")
-    return signing_input.encode("ascii"), decode_segment(signature)
-
-
 def floor_input(pair: Pair) -> tuple[bytes, bytes, bytes, bytes]:
     """Both signatures of a pair, split before timing; the ES256 one DER-encoded (r || s)."""
-    alb_message, raw = _split(pair.oidc)
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    access_message, signature = _split(pair.access)
-    return der, alb_message, signature, access_message
+    alb_message, raw = split_token(pair.oidc)
+    access_message, signature = split_token(pair.access)
+    return es256_der(raw), alb_message, signature, access_message
 
 
 def floor_call(keys: Keys, alb_sig: bytes, alb_msg: bytes, sig: bytes, msg: bytes) -> None:

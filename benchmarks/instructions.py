@@ -33,13 +33,12 @@ import functools
 import gc
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from benchmarks.common import describe, machine_info
+from benchmarks.common import describe, ensure_tool, machine_info
 from cognito_auth_middleware import CognitoAuthMiddleware, Verifier
 from cognito_auth_middleware.core.keys import Es256Key, Rs256Key
 from cognito_auth_middleware.testing import FakeIdentityProvider, KeyServer
@@ -122,20 +121,6 @@ def count(path: str, requests: int) -> float:
     return int(found.group(1)) / requests
 
 
-def ensure_valgrind() -> None:
-    """valgrind on the PATH: installed with apt-get when missing and running as root, else exit."""
-    if shutil.which("valgrind") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("valgrind is missing: apt-get update && apt-get install -y valgrind ...", flush=True)
-        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "valgrind"]):
-            subprocess.run(command, env=env, capture_output=True, check=False)  # noqa: S603
-    if shutil.which("valgrind") is None:
-        sys.exit(
-            "this benchmark needs valgrind (Debian, Ubuntu: apt-get install valgrind); it is "
-            "missing and could not be installed (that takes root and apt-get)"
-        )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("paths", nargs="*", metavar="PATH", help=f"of {', '.join(PATHS)} (all)")
@@ -147,7 +132,7 @@ def main() -> int:
     if args.child:
         child(args.child, args.requests)
         return 0
-    ensure_valgrind()
+    ensure_tool("valgrind", "valgrind")
     machine = machine_info()
     print(f"{'path':20s} {'instructions per request':>25s}")
     for path in args.paths or PATHS:

@@ -10,7 +10,6 @@ the method. Exit status 1 if a server answers wrongly or wrk sees a non-200 or a
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import functools
 import importlib.metadata
@@ -34,10 +33,10 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import cognito_auth_middleware
 from benchmarks.apps import KEY_ENV, VARIANT_ENV
+from benchmarks.common import ensure_tool, es256_der, split_token, tampered
 from cognito_auth_middleware.core.engine import MAX_VERIFIED_TOKENS
 from cognito_auth_middleware.core.headers import ACCESS_TOKEN, IDENTITY, OIDC_DATA
 from cognito_auth_middleware.settings import ENV_PREFIX
@@ -88,23 +87,11 @@ def headers(pair: tuple[str, str]) -> dict[str, str]:
     return {OIDC_DATA: pair[0], ACCESS_TOKEN: pair[1], IDENTITY: SUB}
 
 
-def _signature(token: str) -> bytes:
-    signature = token.rpartition(".")[2]
-    return base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-
-
-def tampered(token: str) -> str:
-    """``token`` with one bit of its signature flipped, in the ALB's padded base64url."""
-    raw = bytearray(_signature(token))
-    raw[0] ^= 1
-    return f"{token.rpartition('.')[0]}.{base64.urlsafe_b64encode(raw).decode()}"
-
-
 def es256_us(idp: FakeIdentityProvider, token: str, cpu: int | None) -> float:
     """Microseconds per ES256 verify of an ALB token, on the servers' CPU (this thread moves
     there meanwhile; the servers are idle)."""
-    raw, message = _signature(token), token.rpartition(".")[0].encode()
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    message, raw = split_token(token)
+    der = es256_der(raw)
     key, ecdsa = idp.alb_private_key.public_key(), ec.ECDSA(hashes.SHA256())
     affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, affinity if cpu is None else {cpu})
@@ -437,20 +424,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def ensure_wrk() -> None:
-    """wrk on the PATH: installed with apt-get when missing and running as root, else exit."""
-    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        progress("wrk is missing: apt-get update && apt-get install -y wrk ...")
-        os.environ["DEBIAN_FRONTEND"] = "noninteractive"
-        _run("apt-get", "update")
-        _run("apt-get", "install", "-y", "wrk")
-    if shutil.which("wrk") is None:
-        sys.exit(
-            "the load benchmark needs wrk (Debian, Ubuntu: apt-get install wrk); it is "
-            "missing and could not be installed (that takes root and apt-get)"
-        )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 s runs, one round")
@@ -461,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.duration = args.duration or (2 if args.quick else 8)
     args.rounds = args.rounds or (1 if args.quick else 3)
-    ensure_wrk()
+    ensure_tool("wrk", "wrk")
     usable = sorted(os.sched_getaffinity(0))
     cpus = (usable[0], usable[1]) if len(usable) > 1 and shutil.which("taskset") else None
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # finally: runs
