@@ -242,12 +242,13 @@ class Engine:
                 and admitted.access_token == access_text
                 and admitted.policy is self.policy
             ):
-                if admitted.not_before <= now <= admitted.not_after and (
-                    identity is None or identity == admitted.alb.sub
+                if not (
+                    admitted.not_before <= now <= admitted.not_after
+                    and (identity is None or identity == admitted.alb.sub)
                 ):
-                    return admitted.user
-                self._check_windows(admitted.alb, admitted.access, now)
-                self._check_identity(admitted.alb, identity)
+                    # Outside the pair's window, or another identity: the checks name which.
+                    self._check_windows(admitted.alb, admitted.access, now)
+                    self._check_identity(admitted.alb, identity)
                 return admitted.user
             alb = self._alb_tokens.get(oidc_data)
             if alb is None:
